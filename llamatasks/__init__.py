@@ -1,0 +1,44 @@
+"""llamatasks: typed NLP tasks on LLaMA-family language models.
+
+``import llamatasks`` is cheap: torch and transformers load with a model.
+"""
+
+from llamatasks.api import classify, get_model, ner, run, sentiment, summarize, translate
+from llamatasks.errors import LlamaTasksError
+from llamatasks.model import Model, load
+from llamatasks.profile import ModelProfile
+from llamatasks.results import (
+    Classification,
+    Entities,
+    Entity,
+    Generation,
+    Provenance,
+    Sentiment,
+    Summary,
+    Translation,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Classification",
+    "Entities",
+    "Entity",
+    "Generation",
+    "LlamaTasksError",
+    "Model",
+    "ModelProfile",
+    "Provenance",
+    "Sentiment",
+    "Summary",
+    "Translation",
+    "__version__",
+    "classify",
+    "get_model",
+    "load",
+    "ner",
+    "run",
+    "sentiment",
+    "summarize",
+    "translate",
+]

@@ -1,0 +1,67 @@
+"""The one-call functions: ``summarize(text)``, ``ner(text)``...
+
+Each loads the model on first use (``model=None``: ``LLAMATASKS_MODEL`` or
+the embedded default) and keeps it for later calls in the process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any, Union
+
+from llamatasks.model import Model, load
+from llamatasks.results import Classification, Entities, Sentiment, Summary, Translation
+
+ModelLike = Union[Model, str, "os.PathLike[str]", None]
+
+_loaded: dict[tuple[str | None, str | None, str], Model] = {}
+_lock = threading.Lock()
+
+
+def get_model(model: ModelLike = None, backend: str | None = None, device: str = "auto") -> Model:
+    """A loaded ``Model``: ``model`` itself, or a cached load of the path/default."""
+    if isinstance(model, Model):
+        return model
+    key = (None if model is None else os.fspath(model), backend, device)
+    with _lock:
+        if key not in _loaded:
+            _loaded[key] = load(model, backend=backend, device=device)
+        return _loaded[key]
+
+
+def summarize(text: str | Sequence[str], *, max_words: int | None = None, model: ModelLike = None,
+              backend: str | None = None) -> Summary | list[Summary]:
+    """Summarize one text or a list; ``max_words`` (default 40) bounds the length."""
+    return get_model(model, backend).summarize(text, max_words=max_words)
+
+
+def translate(text: str | Sequence[str], *, target: str, source: str | None = None, model: ModelLike = None,
+              backend: str | None = None) -> Translation | list[Translation]:
+    """Translate into ``target`` (code or English name); ``source`` detected when omitted."""
+    return get_model(model, backend).translate(text, target=target, source=source)
+
+
+def ner(text: str | Sequence[str], *, labels: Sequence[str] | dict[str, str] | None = None,
+        model: ModelLike = None, backend: str | None = None) -> Entities | list[Entities]:
+    """Named entities as exact character spans of the input."""
+    return get_model(model, backend).ner(text, labels=labels)
+
+
+def sentiment(text: str | Sequence[str], *, labels: Sequence[str] | None = None, model: ModelLike = None,
+              backend: str | None = None) -> Sentiment | list[Sentiment]:
+    """Sentiment as label probabilities from the model's likelihoods."""
+    return get_model(model, backend).sentiment(text, labels=labels)
+
+
+def classify(text: str | Sequence[str], *, labels: Sequence[str], model: ModelLike = None,
+             backend: str | None = None) -> Classification | list[Classification]:
+    """Zero-shot classification into ``labels``."""
+    return get_model(model, backend).classify(text, labels=labels)
+
+
+def run(task: str, text: str | Sequence[str], *, model: ModelLike = None, backend: str | None = None,
+        **options: Any) -> Any:
+    """Run any registered task (plugins' tasks included) by name."""
+    return get_model(model, backend).run(task, text, **options)

@@ -1,0 +1,1 @@
+"""Built-in backends, registered through the ``register_backends`` hook."""

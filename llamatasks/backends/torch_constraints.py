@@ -1,0 +1,35 @@
+"""Apply backend-neutral ``Constraint`` objects as a transformers logits processor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from transformers import LogitsProcessor
+
+from llamatasks.engine.base import Constraint
+
+
+class ConstraintLogitsProcessor(LogitsProcessor):
+    """Masks every token a row's constraint does not allow.
+
+    A constraint that lets the output end includes the stop token ids in its
+    allowed set; an empty set is treated as "no restriction" rather than
+    masking every token (which would turn the row into NaNs).
+    """
+
+    def __init__(self, constraints: Sequence[Constraint | None], prompt_len: int) -> None:
+        self.constraints = list(constraints)
+        self.prompt_len = prompt_len
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for row, constraint in enumerate(self.constraints):
+            if constraint is None:
+                continue
+            allowed = constraint.allowed_tokens(input_ids[row, self.prompt_len:].tolist())
+            if not allowed:
+                continue
+            mask = torch.full_like(scores[row], float("-inf"))
+            mask[list(allowed)] = 0
+            scores[row] = scores[row] + mask
+        return scores

@@ -1,0 +1,177 @@
+"""The ``llamatasks`` command line.
+
+Every llamatasks error ends the command with its one-line message and hint
+on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from llamatasks.errors import InvalidInputError, LlamaTasksError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Typed NLP tasks on LLaMA-family models (default: embedded SmolLM2-135M-Instruct).")
+out = Console()
+err = Console(stderr=True)
+
+ModelOpt = typer.Option(None, "--model", "-m", help="Model folder or .gguf (default: LLAMATASKS_MODEL or SmolLM2).")
+BackendOpt = typer.Option(None, "--backend", "-b", help="Backend name (default: chosen from the model folder).")
+DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+FileOpt = typer.Option(None, "--file", "-f", help="Read the text from this file.")
+JsonOpt = typer.Option(False, "--json", help="Print the result as JSON.")
+ShowPromptOpt = typer.Option(False, "--show-prompt", help="Print the exact prompt(s) sent, then exit.")
+
+
+def _read_text(text: Optional[str], file: Optional[Path]) -> str:
+    if file is not None:
+        try:
+            return file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInputError(f"cannot read {file}: {exc}", hint="pass a readable UTF-8 text file") from exc
+    if text == "-" or (text is None and not sys.stdin.isatty()):
+        return sys.stdin.read()
+    if text is None:
+        raise InvalidInputError("no text given", hint="pass TEXT, --file PATH, or '-' to read standard input")
+    return text
+
+
+def _run_task(task: str, text: Optional[str], file: Optional[Path], model: Optional[str], backend: Optional[str],
+              device: str, as_json: bool, show_prompt: bool, **options: Any) -> None:
+    from llamatasks.model import load
+
+    body = _read_text(text, file)
+    m = load(model, backend=backend, device=device)
+    if show_prompt:
+        for prompt in m.prompt_for(task, body, **options):
+            out.rule(f"{len(prompt.ids)} tokens")
+            out.print(prompt.text, markup=False, highlight=False)
+            out.print(prompt.ids, markup=False)
+        return
+    result = m.run(task, body, **options)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        _print_result(task, result)
+
+
+def _print_result(task: str, result: Any) -> None:
+    if task == "ner":
+        table = Table("text", "label", "start", "end", "score")
+        for e in result.entities:
+            table.add_row(e.text, e.label, str(e.start), str(e.end), f"{e.score:.2f}")
+        out.print(table)
+    elif task in ("sentiment", "classify"):
+        out.print(f"{result.label}  ({result.score:.3f})")
+        for label, score in sorted(result.scores.items(), key=lambda kv: -kv[1]):
+            out.print(f"  {label:<12} {score:.3f}", markup=False)
+    else:
+        out.print(result.text, markup=False, highlight=False)
+
+
+@app.command()
+def sentiment(text: Optional[str] = typer.Argument(None, help="Text, or '-' for stdin."), file: Optional[Path] = FileOpt,
+              model: Optional[str] = ModelOpt, backend: Optional[str] = BackendOpt, device: str = DeviceOpt,
+              as_json: bool = JsonOpt, show_prompt: bool = ShowPromptOpt) -> None:
+    """Sentiment probabilities of a text."""
+    _run_task("sentiment", text, file, model, backend, device, as_json, show_prompt)
+
+
+@app.command()
+def classify(text: Optional[str] = typer.Argument(None, help="Text, or '-' for stdin."),
+             labels: str = typer.Option(..., "--labels", "-l", help="Comma-separated labels."),
+             file: Optional[Path] = FileOpt, model: Optional[str] = ModelOpt, backend: Optional[str] = BackendOpt,
+             device: str = DeviceOpt, as_json: bool = JsonOpt, show_prompt: bool = ShowPromptOpt) -> None:
+    """Zero-shot classification into the given labels."""
+    _run_task("classify", text, file, model, backend, device, as_json, show_prompt,
+              labels=[x.strip() for x in labels.split(",") if x.strip()])
+
+
+@app.command()
+def ner(text: Optional[str] = typer.Argument(None, help="Text, or '-' for stdin."), file: Optional[Path] = FileOpt,
+        labels: Optional[str] = typer.Option(None, "--labels", "-l", help="Comma-separated labels (default PER,ORG,LOC,MISC)."),
+        model: Optional[str] = ModelOpt, backend: Optional[str] = BackendOpt, device: str = DeviceOpt,
+        as_json: bool = JsonOpt, show_prompt: bool = ShowPromptOpt) -> None:
+    """Named entities with character offsets."""
+    chosen = [x.strip() for x in labels.split(",") if x.strip()] if labels else None
+    _run_task("ner", text, file, model, backend, device, as_json, show_prompt, labels=chosen)
+
+
+@app.command()
+def summarize(text: Optional[str] = typer.Argument(None, help="Text, or '-' for stdin."), file: Optional[Path] = FileOpt,
+              max_words: Optional[int] = typer.Option(None, "--max-words", "-w", help="Longest summary (default 40)."),
+              model: Optional[str] = ModelOpt, backend: Optional[str] = BackendOpt, device: str = DeviceOpt,
+              as_json: bool = JsonOpt, show_prompt: bool = ShowPromptOpt) -> None:
+    """Summarize a text (long documents by map-reduce)."""
+    _run_task("summarize", text, file, model, backend, device, as_json, show_prompt, max_words=max_words)
+
+
+@app.command()
+def translate(text: Optional[str] = typer.Argument(None, help="Text, or '-' for stdin."),
+              target: str = typer.Option(..., "--to", "-t", help="Target language: code or English name."),
+              source: Optional[str] = typer.Option(None, "--from", "-s", help="Source language (default: detected)."),
+              file: Optional[Path] = FileOpt, model: Optional[str] = ModelOpt, backend: Optional[str] = BackendOpt,
+              device: str = DeviceOpt, as_json: bool = JsonOpt, show_prompt: bool = ShowPromptOpt) -> None:
+    """Translate a text."""
+    _run_task("translate", text, file, model, backend, device, as_json, show_prompt, target=target, source=source)
+
+
+@app.command()
+def info(model: Optional[str] = typer.Argument(None, help="Model folder or .gguf (default: the default model)."),
+         as_json: bool = JsonOpt) -> None:
+    """Show a model's profile: LLaMA generation, prompt format, stop tokens, context."""
+    from llamatasks.model import load
+
+    m = load(model)
+    if as_json:
+        print(m.profile.model_dump_json(indent=2))
+        return
+    table = Table("field", "value", show_header=False)
+    for key, value in m.profile.model_dump().items():
+        table.add_row(key, str(value))
+    table.add_row("gqa", str(m.profile.gqa))
+    table.add_row("backend", f"{m.backend_name} ({m.engine.device}, {m.engine.dtype})")
+    out.print(table)
+
+
+@app.command()
+def plugins() -> None:
+    """List plugins and the backends, tasks and prompt formats they registered."""
+    from llamatasks.plugins import default_registry
+
+    registry = default_registry()
+    table = Table("kind", "name", "plugin", "description")
+    for kind, named in (("backend", registry.backends), ("task", registry.tasks),
+                        ("prompt format", registry.prompt_formats)):
+        for name, item in named.items.items():
+            table.add_row(kind, name, named.owners[name], escape(getattr(item, "description", "")))
+    out.print(table)
+    for problem in registry.problems:
+        err.print(f"[yellow]plugin {problem.plugin}: {problem.problem}[/yellow]")
+
+
+def _register_eval() -> None:
+    try:
+        from llamatasks.evaluation.cli import eval_command
+    except ImportError:  # the evaluation extra is not installed
+        return
+    app.command("eval", help="Score a task on a labelled JSONL file.")(eval_command)
+
+
+_register_eval()
+
+
+def main() -> None:
+    """Entry point: llamatasks errors become one line on stderr and exit code 2."""
+    try:
+        app()  # standalone mode: click handles usage errors and --help itself
+    except LlamaTasksError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)

@@ -1,0 +1,117 @@
+"""The engine contract every backend implements.
+
+An engine works on token ids only: tasks build prompts (ids) with the model's
+tokenizer and prompt format, and engines run them. The contract:
+
+* ``generate``: batched generation with a KV cache. Prompts of different
+  lengths are left-padded; results must equal one-by-one generation. Greedy
+  when ``temperature == 0``; seeded when sampling. Generation of a row stops at
+  any of ``stop_token_ids`` (not included in the output) or after
+  ``max_new_tokens``. An optional per-row ``Constraint`` restricts which tokens
+  may come next.
+* ``score``: the summed log-probability of each continuation after a prompt,
+  in one forward pass over the prompt per request.
+
+Third-party backends subclass ``Engine`` and register a ``BackendSpec``
+through the ``register_backends`` hook.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class GenerationOptions(BaseModel):
+    """How to generate; crosses the plugin boundary, so it is a frozen pydantic model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_new_tokens: int = Field(default=256, ge=1)
+    temperature: float = Field(default=0.0, ge=0, description="0 means greedy decoding.")
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    seed: int | None = Field(default=None, description="Seed for sampling; ignored when greedy.")
+    stop_token_ids: tuple[int, ...] = ()
+    repetition_penalty: float = Field(default=1.0, ge=1.0)
+    no_repeat_ngram_size: int = Field(default=0, ge=0)
+
+
+class Constraint(Protocol):
+    """Restricts generation: which token ids may follow the tokens generated so far."""
+
+    def allowed_tokens(self, generated: Sequence[int]) -> Sequence[int] | None:
+        """Ids allowed next, or None for no restriction; include stop ids where the output may end."""
+        ...
+
+
+@dataclass(frozen=True)
+class GenerationOutput:
+    """One generated row: new token ids (stop token excluded) and why it ended."""
+
+    token_ids: list[int]
+    finish_reason: Literal["stop", "length"]
+
+
+class ScoreRequest(BaseModel):
+    """Continuations to score after one prompt."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt: tuple[int, ...] = Field(min_length=1)
+    continuations: tuple[tuple[int, ...], ...] = Field(min_length=1)
+
+
+class Engine(ABC):
+    """A model loaded on a backend. Subclasses implement ``generate`` and ``score``."""
+
+    backend_name: str = "base"
+    device: str = "cpu"
+    dtype: str = "float32"
+
+    @abstractmethod
+    def generate(
+        self,
+        prompts: Sequence[Sequence[int]],
+        options: GenerationOptions,
+        constraints: Sequence[Constraint | None] | None = None,
+    ) -> list[GenerationOutput]:
+        """Generate a continuation for every prompt (one batch)."""
+
+    @abstractmethod
+    def score(self, requests: Sequence[ScoreRequest]) -> list[list[float]]:
+        """Summed log-probability of every continuation of every request."""
+
+    def close(self) -> None:
+        """Release memory held by the engine (optional)."""
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """What a backend needs to load a model: a Hugging Face-format folder and placement."""
+
+    path: Path
+    device: str = "auto"
+    dtype: str | None = None
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A backend as registered by a plugin.
+
+    Attributes:
+        name: What users pass as ``backend=``.
+        load: Builds an ``Engine`` for a model folder.
+        claims: Returns True when a folder is meant for this backend (e.g. an ONNX
+            export); used to pick a backend when the user names none.
+        description: One line for ``llamatasks plugins``.
+    """
+
+    name: str
+    load: Callable[[LoadRequest], Engine]
+    claims: Callable[[Path], bool] = lambda path: False
+    description: str = ""

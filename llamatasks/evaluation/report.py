@@ -1,0 +1,83 @@
+"""The result of an evaluation run: a typed report that prints as a table and saves as JSON."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .data import EvalTask
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+EvalMethod = Literal["llamatasks", "naive"]
+"""``llamatasks``: the typed task methods; ``naive``: ask in free text and parse (the baseline)."""
+
+Number = int | float
+SettingValue = str | int | float | bool | None
+
+
+class EvalReport(BaseModel):
+    """Scores of one model on one labelled file, with what is needed to reproduce them.
+
+    ``metrics`` holds the overall figures (names as in ``llamatasks.evaluation.metrics``);
+    ``groups`` holds the breakdown by ``group_by`` (``"label"`` or ``"direction"``).
+    ``settings`` records choices made for the run, e.g. the summary word budget and where it came from.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: EvalTask
+    method: EvalMethod
+    model: str
+    backend: str
+    data: str = Field(description="The labelled file, as given.")
+    n_examples: int = Field(ge=1)
+    metrics: dict[str, Number]
+    group_by: str | None = None
+    groups: dict[str, dict[str, Number]] = Field(default_factory=dict)
+    settings: dict[str, SettingValue] = Field(default_factory=dict)
+    seconds: float = Field(ge=0, description="Wall time spent predicting, model loading excluded.")
+    llamatasks_version: str
+
+    def to_table(self) -> Table:
+        """The overall metrics as a rich table, with the run's provenance in the caption."""
+        from rich.table import Table
+
+        title = f"{self.task} · {self.method} · {self.model} ({self.backend})"
+        # min_width: rich wraps a title to the table's width, and two narrow columns would split it.
+        table = Table(title=title, caption=self._caption(), min_width=len(title))
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for name, value in self.metrics.items():
+            table.add_row(name, format_number(value))
+        return table
+
+    def to_group_table(self) -> Table | None:
+        """The per-group breakdown as a rich table, one row a group; ``None`` when there are no groups."""
+        from rich.table import Table
+
+        if not self.groups:
+            return None
+        columns = list(dict.fromkeys(name for scores in self.groups.values() for name in scores))
+        table = Table(title=f"by {self.group_by or 'group'}")
+        table.add_column(self.group_by or "group")
+        for column in columns:
+            table.add_column(column, justify="right")
+        for group, scores in self.groups.items():
+            table.add_row(group, *(format_number(scores[c]) if c in scores else "-" for c in columns))
+        return table
+
+    def _caption(self) -> str:
+        settings = ", ".join(f"{name}={value}" for name, value in self.settings.items())
+        caption = f"{self.n_examples} examples from {self.data} in {self.seconds:.1f} s"
+        caption += f" · llamatasks {self.llamatasks_version}"
+        return f"{caption}\n{settings}" if settings else caption
+
+
+def format_number(value: Number) -> str:
+    """Counts as integers, scores in [0, 1] with three decimals, larger figures (chrF, BLEU, words) with two."""
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.3f}" if abs(value) <= 1 else f"{value:.2f}"

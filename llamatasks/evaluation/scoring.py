@@ -1,0 +1,81 @@
+"""Score one task's predictions against its labelled examples: overall metrics and a per-group breakdown."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from . import metrics
+from .data import NerExample, SentimentExample, SummarizationExample, TranslationExample
+from .metrics import Scores
+from .predictions import LabelPrediction, SpanPrediction, group_by_direction
+
+
+@dataclass(frozen=True)
+class TaskScores:
+    """Overall metrics, plus the same kind of figures for each group (a label or a direction)."""
+
+    metrics: Scores
+    group_by: str | None = None
+    groups: dict[str, Scores] = field(default_factory=dict)
+
+
+def normalize_label(label: str) -> str:
+    """Sentiment labels compare ignoring case and surrounding space."""
+    return label.strip().casefold()
+
+
+def score_sentiment(examples: Sequence[SentimentExample], predictions: Sequence[LabelPrediction]) -> TaskScores:
+    """Accuracy, macro-F1, unparsed share and, when every prediction has a confidence, ECE.
+
+    Groups are the gold labels: precision, recall, F1, support and how often each was predicted.
+    """
+    metrics.check_same_length(examples, predictions)
+    gold = [normalize_label(example.label) for example in examples]
+    predicted = [None if p.label is None else normalize_label(p.label) for p in predictions]
+    overall = metrics.classification_scores(gold, predicted)
+    confidences = [p.confidence for p in predictions]
+    if all(confidence is not None for confidence in confidences):
+        correct = [g == p for g, p in zip(gold, predicted, strict=True)]
+        overall["ece"] = metrics.expected_calibration_error([c for c in confidences if c is not None], correct)
+    return TaskScores(overall, "label", metrics.per_label_scores(gold, predicted))
+
+
+def score_ner(examples: Sequence[NerExample], predictions: Sequence[Sequence[SpanPrediction]]) -> TaskScores:
+    """Exact-span micro precision/recall/F1 and ungrounded count; groups are entity labels."""
+    overall, per_label = metrics.ner_scores(
+        [example.text for example in examples], [example.entities for example in examples], predictions
+    )
+    return TaskScores(overall, "label", per_label)
+
+
+def score_summaries(examples: Sequence[SummarizationExample], predictions: Sequence[str]) -> TaskScores:
+    """Best-of-references ROUGE-1/2/L, lengths and their ratio, and the share of looping outputs."""
+    references = [example.reference_texts for example in examples]
+    overall = metrics.rouge_scores(predictions, references) | metrics.length_scores(predictions, references)
+    overall["repetition_share"] = metrics.share([metrics.has_degenerate_repetition(p) for p in predictions])
+    return TaskScores(overall)
+
+
+def score_translations(examples: Sequence[TranslationExample], predictions: Sequence[str]) -> TaskScores:
+    """chrF++ and BLEU per direction and their mean over directions, plus copy and repetition shares.
+
+    BLEU needs one tokenizer per corpus (``zh`` for Chinese targets), so the overall chrF++ and BLEU
+    are the unweighted means of the per-direction corpus scores; the shares are over all outputs.
+    """
+    metrics.check_same_length(examples, predictions)
+    copies = [metrics.copies_source(p, example.source) for p, example in zip(predictions, examples, strict=True)]
+    loops = [metrics.has_degenerate_repetition(p) for p in predictions]
+    groups: dict[str, Scores] = {}
+    for (source, target), indices in group_by_direction(examples).items():
+        scores = metrics.translation_scores(
+            [predictions[i] for i in indices], [examples[i].target for i in indices], target
+        )
+        groups[f"{source}-{target}"] = scores | {
+            "copy_share": metrics.share([copies[i] for i in indices]),
+            "repetition_share": metrics.share([loops[i] for i in indices]),
+            "n": len(indices),
+        }
+    overall = {name: sum(group[name] for group in groups.values()) / len(groups) for name in ("chrf++", "bleu")}
+    overall |= {"copy_share": metrics.share(copies), "repetition_share": metrics.share(loops)}
+    return TaskScores(overall, "direction", groups)

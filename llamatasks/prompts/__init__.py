@@ -1,0 +1,1 @@
+"""Prompt formats and the renderer that splices user text into them as token ids."""

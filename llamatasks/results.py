@@ -1,0 +1,98 @@
+"""Typed results returned by the tasks.
+
+Every result is a frozen pydantic model that carries the answer and its
+provenance (which model, backend and prompt format produced it, how many
+tokens, how long it took), and serializes to JSON with ``model_dump_json()``.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Provenance(_Frozen):
+    """Where a result came from.
+
+    ``seconds`` is the wall time of the whole call divided by the number of
+    inputs: inputs in a batch share forward passes.
+    """
+
+    model: str
+    backend: str
+    device: str
+    prompt_format: str
+    tokens_in: int = Field(ge=0)
+    tokens_out: int = Field(ge=0)
+    seconds: float = Field(ge=0)
+    chunks: int = Field(default=1, ge=1, description="How many pieces a long input was split into.")
+
+
+class Sentiment(_Frozen):
+    """Sentiment as a probability distribution over labels (they sum to 1)."""
+
+    label: str
+    score: float = Field(ge=0, le=1, description="Probability of `label`.")
+    scores: dict[str, float]
+    provenance: Provenance
+
+
+class Classification(_Frozen):
+    """Zero-shot classification over caller-given labels (scores sum to 1)."""
+
+    label: str
+    score: float = Field(ge=0, le=1)
+    scores: dict[str, float]
+    provenance: Provenance
+
+
+class Entity(_Frozen):
+    """A named entity: always a real span, ``text == source[start:end]``."""
+
+    text: str
+    label: str
+    start: int = Field(ge=0)
+    end: int = Field(gt=0)
+    score: float = Field(default=1.0, ge=0, le=1, description="Probability of `label` for this span.")
+
+    @model_validator(mode="after")
+    def _span_matches_text(self) -> Entity:
+        if self.end - self.start != len(self.text):
+            raise ValueError("entity offsets do not match the length of its text")
+        return self
+
+
+class Entities(_Frozen):
+    """The entities found in one text, in order of appearance."""
+
+    entities: list[Entity]
+    provenance: Provenance
+
+
+class Summary(_Frozen):
+    """A summary of one text."""
+
+    text: str
+    words: int = Field(ge=0)
+    provenance: Provenance
+
+
+class Translation(_Frozen):
+    """A translation of one text; ``source`` was detected when not given."""
+
+    text: str
+    source: str
+    target: str
+    source_detected: bool = False
+    provenance: Provenance
+
+
+class Generation(_Frozen):
+    """Free-form model output from ``Model.chat``."""
+
+    text: str
+    finish_reason: str = Field(description="'stop' (a stop token) or 'length' (the token budget).")
+    provenance: Provenance

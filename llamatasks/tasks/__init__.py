@@ -1,0 +1,1 @@
+"""Tasks: prompt in, typed result out. Tasks never import a backend."""

@@ -1,0 +1,19 @@
+"""The built-in tasks, registered through the same hook third parties use."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from llamatasks.hookspecs import hookimpl
+from llamatasks.tasks.base import Task
+from llamatasks.tasks.classify import ClassifyTask, SentimentTask
+from llamatasks.tasks.ner import NerTask
+from llamatasks.tasks.summarize import SummarizeTask
+from llamatasks.tasks.translate import TranslateTask
+
+
+@hookimpl(trylast=True)
+def register_tasks(register: Callable[[Task], None]) -> None:
+    """Register summarize, translate, ner, sentiment and classify."""
+    for task in (SummarizeTask(), TranslateTask(), NerTask(), SentimentTask(), ClassifyTask()):
+        register(task)

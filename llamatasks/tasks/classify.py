@@ -1,0 +1,119 @@
+"""Sentiment and zero-shot classification, both by label scoring."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from llamatasks.errors import InvalidInputError
+from llamatasks.prompts.render import Message, Prompt, User
+from llamatasks.results import Classification, Sentiment
+from llamatasks.tasks.base import Task, TaskModel
+from llamatasks.tasks.common import split_for
+from llamatasks.tasks.scoring import label_distributions
+
+SENTIMENT_LABELS = ("positive", "negative", "neutral")
+
+# Few-shot examples for base models (completion prompts), written for
+# llamatasks; chat models answer zero-shot.
+_SENTIMENT_EXAMPLES = (
+    ("The screen cracked on day two and support never answered.", "negative"),
+    ("Lovely little cafe, friendly staff and great coffee.", "positive"),
+)
+
+
+class _LabelScoringTask(Task):
+    """Shared machinery: build a prompt per chunk, score labels, aggregate chunks."""
+
+    result_type: ClassVar[type[BaseModel]]
+
+    def _messages(self, model: TaskModel, text: str, labels: Sequence[str]) -> list[Message]:
+        raise NotImplementedError
+
+    def _labels(self, options: dict[str, Any]) -> list[str]:
+        raise NotImplementedError
+
+    def _prompt(self, model: TaskModel, text: str, labels: Sequence[str]) -> Prompt:
+        return model.renderer.render(self._messages(model, text, labels))
+
+    def prompts(self, model: TaskModel, text: str, **options: Any) -> list[Prompt]:
+        labels = self._labels(options)
+        chunks = split_for(model, text, lambda t: self._prompt(model, t, labels), reserve=8)
+        return [self._prompt(model, c.text, labels) for c in chunks]
+
+    def run(self, model: TaskModel, texts: list[str], **options: Any) -> list[BaseModel]:
+        labels = self._labels(options)
+        started = time.perf_counter()
+        per_text = [self.prompts(model, t, **options) for t in texts]
+        flat = [p for prompts in per_text for p in prompts]
+        verbalizers = {label: [label] for label in labels}
+        dists = iter(label_distributions(model, flat, verbalizers, lead=model.prompt_format.answer_lead))
+        seconds = (time.perf_counter() - started) / len(texts)
+        results = []
+        for prompts in per_text:
+            chunk_dists = [next(dists) for _ in prompts]
+            scores = _weighted_mean(chunk_dists, [len(p.ids) for p in prompts])
+            label = max(scores, key=scores.__getitem__)
+            prov = model.provenance(tokens_in=sum(len(p.ids) for p in prompts), tokens_out=0,
+                                    seconds=seconds, chunks=len(prompts))
+            results.append(self.result_type(label=label, score=scores[label], scores=scores, provenance=prov))
+        return results
+
+
+def _weighted_mean(dists: list[dict[str, float]], weights: list[int]) -> dict[str, float]:
+    """Average chunk distributions, longer chunks counting more."""
+    total = sum(weights)
+    return {label: sum(d[label] * w for d, w in zip(dists, weights)) / total for label in dists[0]}
+
+
+class SentimentTask(_LabelScoringTask):
+    """Sentiment as calibrated label probabilities (default: positive/negative)."""
+
+    name = "sentiment"
+    result_type = Sentiment
+    description = "positive/negative (optionally neutral) sentiment as probabilities"
+
+    def _labels(self, options: dict[str, Any]) -> list[str]:
+        labels = list(options.get("labels") or ("positive", "negative"))
+        unknown = [label for label in labels if label not in SENTIMENT_LABELS]
+        if unknown or len(set(labels)) < 2:
+            raise InvalidInputError(f"unsupported sentiment labels {labels!r}",
+                                    hint=f"choose two or more of {SENTIMENT_LABELS}; use classify() for other labels")
+        return labels
+
+    def _messages(self, model: TaskModel, text: str, labels: Sequence[str]) -> list[Message]:
+        choices = " or ".join(labels)
+        question = f"Is the sentiment of this text {choices}? Answer with one word."
+        messages = [Message("system", "You are a sentiment classifier.")]
+        if not model.prompt_format.chat:
+            for example, label in _SENTIMENT_EXAMPLES:
+                messages += [Message("user", f"Text: {example}\n{question}"), Message("assistant", label)]
+        return [*messages, Message("user", ["Text: ", User(text), f"\n{question}"])]
+
+
+class ClassifyTask(_LabelScoringTask):
+    """Zero-shot classification over the labels the caller gives."""
+
+    name = "classify"
+    result_type = Classification
+    description = "zero-shot classification into caller-given labels"
+
+    def _labels(self, options: dict[str, Any]) -> list[str]:
+        labels = options.get("labels")
+        if not labels or isinstance(labels, str) or not all(isinstance(x, str) and x.strip() for x in labels):
+            raise InvalidInputError("classify needs labels=[...] with at least two non-empty strings",
+                                    hint='e.g. classify(text, labels=["sports", "politics", "science"])')
+        labels = [x.strip() for x in labels]
+        if len(set(labels)) != len(labels) or len(labels) < 2:
+            raise InvalidInputError(f"labels must be two or more distinct strings, got {labels!r}")
+        return labels
+
+    def _messages(self, model: TaskModel, text: str, labels: Sequence[str]) -> list[Message]:
+        question = f"Which of these categories fits the text best: {', '.join(labels)}? Answer with the category."
+        return [
+            Message("system", "You are a text classifier."),
+            Message("user", ["Text: ", User(text), f"\n{question}"]),
+        ]

@@ -1,0 +1,38 @@
+"""Validation of what users pass to tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from llamatasks.errors import InputTypeError, InvalidInputError
+
+
+def as_text_list(texts: Any) -> tuple[list[str], bool]:
+    """``(texts, was_single)``: one string or a list/tuple of strings, none blank."""
+    if isinstance(texts, str):
+        return [_check(texts, None)], True
+    if isinstance(texts, (bytes, bytearray)):
+        raise InputTypeError("got bytes, expected text", hint="decode it first, e.g. data.decode('utf-8')")
+    if not isinstance(texts, Sequence):
+        raise InputTypeError(f"expected a string or a list of strings, got {type(texts).__name__}",
+                             hint="pass text=str or text=[str, ...]")
+    if len(texts) == 0:
+        raise InvalidInputError("got an empty list of texts", hint="pass at least one text")
+    return [_check(t, i) for i, t in enumerate(texts)], False
+
+
+def _check(text: Any, index: int | None) -> str:
+    where = "" if index is None else f" at index {index}"
+    if not isinstance(text, str):
+        raise InputTypeError(f"expected text{where}, got {type(text).__name__}", hint="pass str values only")
+    if not text.strip():
+        raise InvalidInputError(f"text{where} is empty or only whitespace", hint="pass text with some content")
+    return text
+
+
+def positive_int(name: str, value: Any) -> int:
+    """Validate an integer option such as ``max_words``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
+    return value

@@ -1,0 +1,127 @@
+"""Named entities: spans proposed from the text, labelled by label likelihood.
+
+Offsets are computed by llamatasks on characters of the input (tokenizer
+offset mappings are unreliable for LLaMA 3 tokenizers), so for every entity
+``text[start:end] == entity.text``. Each mention is labelled in the context of
+its own sentence; long texts are handled sentence by sentence, so offsets
+are those of the whole text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from llamatasks.errors import InvalidInputError
+from llamatasks.prompts.render import Message, Prompt, User
+from llamatasks.results import Entities, Entity
+from llamatasks.tasks.base import Task, TaskModel
+from llamatasks.tasks.chunking import Chunk, chunk_text, sentence_spans
+from llamatasks.tasks.common import text_budget
+from llamatasks.tasks.scoring import label_distributions
+from llamatasks.tasks.spans import Candidate, propose_spans
+
+DEFAULT_LABELS = ("PER", "ORG", "LOC", "MISC")
+
+# Words that complete '"X" is the name of a ...' for each label; only each
+# word's first token is scored, so one forward pass labels a mention.
+VERBALIZERS: dict[str, tuple[str, ...]] = {
+    "PER": ("person", "man", "woman", "singer", "player", "politician", "writer", "actor"),
+    "ORG": ("company", "organization", "team", "band", "club", "university", "party", "newspaper"),
+    "LOC": ("place", "city", "country", "town", "river", "region", "state", "mountain", "island"),
+    "MISC": ("film", "book", "song", "language", "event", "nationality", "album", "game", "religion", "product"),
+}
+
+_EXAMPLES = (
+    ("Angela Merkel met Toyota executives in Japan.", "Toyota", "company"),
+    ("Angela Merkel met Toyota executives in Japan.", "Angela Merkel", "person"),
+    ("The Danube flows through Vienna.", "Vienna", "city"),
+)
+
+
+def _label_words(labels: Sequence[str] | Mapping[str, str] | None) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+    """Requested labels, and verbalizers for every label scored (defaults always compete)."""
+    if labels is None:
+        requested = list(DEFAULT_LABELS)
+        extra: dict[str, tuple[str, ...]] = {}
+    elif isinstance(labels, Mapping):
+        requested = list(labels)
+        extra = {k: (str(v),) for k, v in labels.items() if k not in VERBALIZERS}
+    elif isinstance(labels, str) or not all(isinstance(x, str) and x.strip() for x in labels):
+        raise InvalidInputError(f"labels must be a list of label names, got {labels!r}",
+                                hint='e.g. ner(text, labels=["PER", "LOC"]) or labels={"DRUG": "medicine"}')
+    else:
+        requested = list(labels)
+        extra = {k: (k.lower(),) for k in requested if k not in VERBALIZERS}
+    if not requested:
+        raise InvalidInputError("labels is empty", hint="omit labels for PER/ORG/LOC/MISC")
+    # Unrequested default labels still compete, so that asking only for PER does
+    # not turn every place into a person; their entities are dropped afterwards.
+    return requested, {**VERBALIZERS, **extra}
+
+
+class NerTask(Task):
+    """Named-entity recognition with grounded, character-exact spans."""
+
+    name = "ner"
+    result_type = Entities
+    description = "named entities (PER/ORG/LOC/MISC by default) as exact spans of the input"
+
+    def _prompt(self, model: TaskModel, context: str, mention: str) -> Prompt:
+        question = "What kind of name is it: a person, an organization, a place or something else?"
+        messages = [Message("system", "You recognize names of people, organizations, places and other things.")]
+        if not model.prompt_format.chat:
+            for sentence, span, kind in _EXAMPLES:
+                messages += [Message("user", f'Sentence: {sentence}\nName: "{span}". {question}'),
+                             Message("assistant", f'"{span}" is the name of a {kind}.')]
+        messages.append(Message("user", ["Sentence: ", User(context), '\nName: "', User(mention), f'". {question}']))
+        return model.renderer.render(messages, answer_prefix=['"', User(mention), '" is the name of a'])
+
+    def _contexts(self, model: TaskModel, text: str) -> list[Chunk]:
+        """Sentences of ``text``; a sentence too long for the context is split."""
+        budget = text_budget(model, lambda t: self._prompt(model, t, t[:40]), reserve=4)
+        contexts = []
+        for s, e in sentence_spans(text):
+            if model.tokenizer.count(text[s:e]) <= budget:
+                contexts.append(Chunk(s, e, text[s:e]))
+            else:
+                contexts += [Chunk(s + c.start, s + c.end, c.text) for c in chunk_text(text[s:e], model.tokenizer.count, budget)]
+        return contexts
+
+    def _mentions(self, model: TaskModel, text: str) -> list[tuple[Chunk, Candidate]]:
+        return [(ctx, cand) for ctx in self._contexts(model, text) for cand in propose_spans(text, ctx.start, ctx.end)]
+
+    def prompts(self, model: TaskModel, text: str, **options: Any) -> list[Prompt]:
+        return [self._prompt(model, ctx.text, text[c.start:c.end]) for ctx, c in self._mentions(model, text)]
+
+    def run(self, model: TaskModel, texts: list[str], **options: Any) -> list[BaseModel]:
+        requested, verbalizers = _label_words(options.get("labels"))
+        started = time.perf_counter()
+        mentions = [self._mentions(model, t) for t in texts]
+        unique: dict[tuple[str, str], int] = {}
+        prompts: list[Prompt] = []
+        for text, found in zip(texts, mentions):
+            for ctx, cand in found:
+                key = (ctx.text, text[cand.start:cand.end])
+                if key not in unique:
+                    unique[key] = len(prompts)
+                    prompts.append(self._prompt(model, *key))
+        dists = label_distributions(model, prompts, verbalizers, lead=" ", first_token_only=True) if prompts else []
+        seconds = (time.perf_counter() - started) / len(texts)
+        results = []
+        for text, found in zip(texts, mentions):
+            entities, tokens_in = [], 0
+            for ctx, cand in found:
+                index = unique[(ctx.text, text[cand.start:cand.end])]
+                dist = dists[index]
+                label = max(dist, key=dist.__getitem__)
+                tokens_in += len(prompts[index].ids)
+                if label in requested:
+                    entities.append(Entity(text=text[cand.start:cand.end], label=label, start=cand.start,
+                                           end=cand.end, score=dist[label]))
+            prov = model.provenance(tokens_in=tokens_in, tokens_out=0, seconds=seconds, chunks=max(1, len(found)))
+            results.append(Entities(entities=entities, provenance=prov))
+        return results

@@ -1,0 +1,88 @@
+"""Label scoring: a distribution over labels from the model's likelihood of each.
+
+Answers are never parsed from generated text. Each label has one or more
+verbalizations; the probability of a label is the total probability of its
+verbalizations as the answer, normalized over the labels so scores sum to 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from llamatasks.engine.base import ScoreRequest
+from llamatasks.prompts.render import Prompt
+from llamatasks.tasks.base import TaskModel
+
+
+def _continuations(
+    model: TaskModel, prompt: Prompt, verbalizers: Mapping[str, Sequence[str]], lead: str, first_token_only: bool,
+) -> tuple[list[tuple[int, ...]], list[str]]:
+    conts: list[tuple[int, ...]] = []
+    owners: list[str] = []
+    for label, words in verbalizers.items():
+        for word in words:
+            ids = tuple(model.renderer.continuation_ids(prompt, lead + word))
+            conts.append(ids[:1] if first_token_only else ids)
+            owners.append(label)
+    if first_token_only:
+        conts, owners = _drop_shared_first_tokens(conts, owners)
+    return conts, owners
+
+
+def _drop_shared_first_tokens(
+    conts: list[tuple[int, ...]], owners: list[str],
+) -> tuple[list[tuple[int, ...]], list[str]]:
+    """A first token claimed by two labels says nothing about either: drop it."""
+    claims: dict[tuple[int, ...], set[str]] = {}
+    for cont, owner in zip(conts, owners):
+        claims.setdefault(cont, set()).add(owner)
+    kept = [(c, o) for c, o in zip(conts, owners) if len(claims[c]) == 1]
+    seen: set[tuple[int, ...]] = set()
+    unique = [(c, o) for c, o in kept if not (c in seen or seen.add(c))]  # type: ignore[func-returns-value]
+    return [c for c, _ in unique], [o for _, o in unique]
+
+
+def _normalize(logprobs: Sequence[float], owners: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
+    per_label = {label: -math.inf for label in labels}
+    for lp, owner in zip(logprobs, owners):
+        per_label[owner] = _logaddexp(per_label[owner], lp)
+    top = max(per_label.values())
+    if top == -math.inf:
+        return {label: 1 / len(labels) for label in labels}
+    weights = {label: math.exp(v - top) for label, v in per_label.items()}
+    total = sum(weights.values())
+    return {label: w / total for label, w in weights.items()}
+
+
+def _logaddexp(a: float, b: float) -> float:
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    hi, lo = max(a, b), min(a, b)
+    return hi + math.log1p(math.exp(lo - hi))
+
+
+def label_distributions(
+    model: TaskModel, prompts: Sequence[Prompt], verbalizers: Mapping[str, Sequence[str]], *,
+    lead: str, first_token_only: bool = False,
+) -> list[dict[str, float]]:
+    """One ``{label: probability}`` per prompt.
+
+    Args:
+        model: The model to score with.
+        prompts: Prompts that end right where the answer starts.
+        verbalizers: Label -> words that express it (e.g. ``{"LOC": ["place", "city"]}``).
+        lead: Text between the prompt and the answer word (usually "" or " ").
+        first_token_only: Score only each word's first token: one forward pass
+            per prompt even for multi-token words.
+    """
+    requests, owners = [], []
+    for prompt in prompts:
+        conts, own = _continuations(model, prompt, verbalizers, lead, first_token_only)
+        requests.append(ScoreRequest(prompt=tuple(prompt.ids), continuations=tuple(conts)))
+        owners.append(own)
+    scores = model.score(requests)
+    labels = list(verbalizers)
+    return [_normalize(s, o, labels) for s, o in zip(scores, owners)]

@@ -1,0 +1,128 @@
+"""Summaries with length control; long documents by map-reduce.
+
+The length asked for is honoured two ways: the token budget is derived from
+``max_words`` and the input's own tokens-per-word ratio, and the output is cut
+back to the last complete sentence within ``max_words`` (or to ``max_words``
+words when no sentence ends in time). Repetition is blocked with n-gram
+blocking, which a small model needs to avoid loops.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from typing import Any
+
+from pydantic import BaseModel
+
+from llamatasks.engine.base import GenerationOptions
+from llamatasks.prompts.render import Message, Prompt, User
+from llamatasks.results import Summary
+from llamatasks.tasks.base import Task, TaskModel
+from llamatasks.tasks.common import split_for
+from llamatasks.tasks.inputs import positive_int
+
+DEFAULT_MAX_WORDS = 40
+_MAX_ROUNDS = 8
+
+
+def word_count(text: str) -> int:
+    """Words as whitespace-separated tokens (CJK text counts characters)."""
+    cjk = len(re.findall(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]", text))
+    return len(text.split()) + cjk
+
+
+def fit_words(text: str, max_words: int) -> str:
+    """``text`` cut to at most ``max_words`` words, at a sentence end when possible."""
+    text = " ".join(text.split())
+    words = text.split(" ")
+    if len(words) <= max_words:
+        return text
+    head = " ".join(words[:max_words])
+    end = max(head.rfind(". "), head.rfind("! "), head.rfind("? "))
+    if head.endswith((".", "!", "?")):
+        return head
+    if end > len(head) // 2:
+        return head[: end + 1]
+    return head.rstrip(",;:") + "…"
+
+
+class SummarizeTask(Task):
+    """Abstractive summary of one text, at most ``max_words`` words."""
+
+    name = "summarize"
+    result_type = Summary
+    description = "summary with length control; long documents by map-reduce"
+
+    def _prompt(self, model: TaskModel, text: str, max_words: int) -> Prompt:
+        shape = "one sentence" if max_words <= 30 else f"at most {max_words} words"
+        instruction = f"Summarize the text below in {shape}."
+        messages = [Message("system", "You write short, faithful summaries."),
+                    Message("user", [instruction, "\n\nText: ", User(text)])]
+        return model.renderer.render(messages)
+
+    def _options(self, model: TaskModel, text: str, max_words: int) -> GenerationOptions:
+        ratio = max(1.3, model.tokenizer.count(text) / max(1, word_count(text)))
+        return GenerationOptions(
+            max_new_tokens=math.ceil(max_words * ratio) + 8,
+            no_repeat_ngram_size=3,
+            stop_token_ids=model.profile.stop_token_ids + (() if model.prompt_format.chat else model.tokenizer.newline_ids),
+        )
+
+    def prompts(self, model: TaskModel, text: str, **options: Any) -> list[Prompt]:
+        max_words = positive_int("max_words", options.get("max_words") or DEFAULT_MAX_WORDS)
+        reserve = self._options(model, text, max_words).max_new_tokens
+        chunks = split_for(model, text, lambda t: self._prompt(model, t, max_words), reserve)
+        return [self._prompt(model, c.text, max_words) for c in chunks]
+
+    def _summarize_many(self, model: TaskModel, texts: list[str], max_words: int) -> list[tuple[str, int, int]]:
+        """``(summary, tokens_in, tokens_out)`` for texts that each fit the context."""
+        prompts = [self._prompt(model, t, max_words) for t in texts]
+        # One budget for the batch: the longest any text needs.
+        options = max((self._options(model, t, max_words) for t in texts), key=lambda o: o.max_new_tokens)
+        outputs = model.generate(prompts, options)
+        return [(fit_words(model.tokenizer.decode(o.token_ids).strip(), max_words), len(p.ids), len(o.token_ids))
+                for p, o in zip(prompts, outputs)]
+
+    def run(self, model: TaskModel, texts: list[str], **options: Any) -> list[BaseModel]:
+        max_words = positive_int("max_words", options.get("max_words") or DEFAULT_MAX_WORDS)
+        started = time.perf_counter()
+        pending = {i: t for i, t in enumerate(texts)}
+        chunks_used = {i: 1 for i in pending}
+        usage = {i: [0, 0] for i in pending}
+        done: dict[int, str] = {}
+        for _ in range(_MAX_ROUNDS):  # map-reduce: summarize chunks until each text fits in one
+            if not pending:
+                break
+            pending = self._round(model, pending, max_words, done, chunks_used, usage)
+        for i, text in pending.items():  # still several chunks after every round: keep the reduced text
+            done[i] = fit_words(text, max_words)
+        seconds = (time.perf_counter() - started) / len(texts)
+        return [Summary(text=done[i], words=word_count(done[i]),
+                        provenance=model.provenance(tokens_in=usage[i][0], tokens_out=usage[i][1],
+                                                    seconds=seconds, chunks=chunks_used[i]))
+                for i in range(len(texts))]
+
+    def _round(self, model: TaskModel, pending: dict[int, str], max_words: int, done: dict[int, str],
+               chunks_used: dict[int, int], usage: dict[int, list[int]]) -> dict[int, str]:
+        owners, pieces = [], []
+        for i, text in pending.items():
+            reserve = self._options(model, text, max_words).max_new_tokens
+            chunks = split_for(model, text, lambda t: self._prompt(model, t, max_words), reserve)
+            chunks_used[i] = max(chunks_used[i], len(chunks))
+            owners += [i] * len(chunks)
+            pieces += [c.text for c in chunks]
+        results = self._summarize_many(model, pieces, max_words)
+        grouped: dict[int, list[str]] = {}
+        for owner, (summary, tin, tout) in zip(owners, results):
+            grouped.setdefault(owner, []).append(summary)
+            usage[owner][0] += tin
+            usage[owner][1] += tout
+        next_round = {}
+        for i, summaries in grouped.items():
+            if len(summaries) == 1:
+                done[i] = summaries[0]
+            else:  # reduce: the chunk summaries become the next round's text
+                next_round[i] = " ".join(summaries)
+        return next_round
