@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
-from llamatasks.errors import InvalidInputError
+from llamatasks.errors import InvalidInputError, LlamaTasksError
 from llamatasks.evaluation import (
     EvalReport,
     NerExample,
@@ -491,13 +491,34 @@ def test_run_eval_checks_the_file_before_loading_a_model(tmp_path: Path) -> None
         ({"method": "clever"}, "unknown method"),
         ({"batch_size": 0}, "batch_size"),
         ({"max_words": 0}, "max_words"),
-        ({"backend": "torch"}, "backend only applies"),
+        ({"backend": "torch"}, "backend and device only apply"),
+        ({"device": "cuda"}, "backend and device only apply"),
     ],
 )
 def test_run_eval_rejects_bad_options(tmp_path: Path, kwargs: dict[str, Any], message: str) -> None:
     data = write_jsonl(tmp_path / "sentiment.jsonl", SENTIMENT_ROWS)
     with pytest.raises(InvalidInputError, match=message):
         run_eval("sentiment", data, model=FakeModel(), **kwargs)
+
+
+def test_run_eval_rejects_a_model_that_drops_results(tmp_path: Path) -> None:
+    class DroppingModel(FakeModel):
+        def summarize(self, texts: list[str], /, *, max_words: int | None = None) -> list[SimpleNamespace]:
+            return super().summarize(texts, max_words=max_words)[:-1]
+
+    data = write_jsonl(tmp_path / "s.jsonl", [{"document": "Doc.", "summary": "Short."}])
+    with pytest.raises(LlamaTasksError, match="returned 0 results for a batch of 1 inputs"):
+        run_eval("summarize", data, model=DroppingModel({"Doc.": "Short."}))
+
+
+def test_missing_metric_package_fails_with_an_install_hint() -> None:
+    from llamatasks.evaluation.runner import check_dependencies
+
+    check_dependencies(("json",))
+    with pytest.raises(ImportError, match="no_such_metric_package") as caught:
+        check_dependencies(("json", "no_such_metric_package"))
+    assert isinstance(caught.value, LlamaTasksError)
+    assert "llamatasks[eval]" in caught.value.hint
 
 
 def test_report_tables_render(tmp_path: Path) -> None:
@@ -507,7 +528,7 @@ def test_report_tables_render(tmp_path: Path) -> None:
     console = Console(file=StringIO(), width=120)
     eval_cli.print_report(report, console)
     output = console.file.getvalue()  # type: ignore[attr-defined]
-    assert "ner · llamatasks · fake-135m (fake)" in output
+    assert "ner · llamatasks" in output and "fake-135m (fake)" in output
     assert "ungrounded" in output and "by label" in output
 
 
@@ -532,10 +553,18 @@ def test_cli_prints_table_and_writes_json(tmp_path: Path, monkeypatch: pytest.Mo
     assert json.loads(out.read_text())["metrics"]["accuracy"] == 1.0
 
 
-def test_cli_reports_bad_data_without_traceback(tmp_path: Path) -> None:
+def test_cli_lets_llamatasks_errors_reach_the_entry_point(tmp_path: Path) -> None:
+    # llamatasks.cli.main prints LlamaTasksError with its hint; the command must not swallow it.
     data = write_jsonl(tmp_path / "ner.jsonl", ["{oops"])
     result = CliRunner().invoke(cli_app(), ["eval", "ner", "--data", str(data), "--model", "no-such-model"])
-    assert result.exit_code == 1
-    assert "line 1: not valid JSON" in result.output
-    assert "hint:" in result.output
-    assert "Traceback" not in result.output
+    assert result.exit_code != 0
+    assert isinstance(result.exception, InvalidInputError)
+    assert "line 1: not valid JSON" in str(result.exception)
+
+
+def test_core_cli_registers_eval() -> None:
+    from llamatasks.cli import app
+
+    result = CliRunner().invoke(app, ["eval", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--data" in result.output and "--method" in result.output

@@ -208,15 +208,17 @@ class TorchEngine(Engine):
 
     def _score_single_tokens(self, requests: Sequence[ScoreRequest]) -> list[list[float]]:
         input_ids, attention_mask = self._left_pad([r.prompt for r in requests])
-        logits = self.model(input_ids=input_ids, attention_mask=attention_mask,
-                            position_ids=_positions(attention_mask)).logits[:, -1, :]
+        # logits_to_keep=1: only the last position is read, so skip the
+        # vocabulary projection everywhere else (a fifth of the FLOPs on SmolLM2).
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=_positions(attention_mask),
+                            logits_to_keep=1).logits[:, -1, :]
         logprobs = logits.float().log_softmax(-1)
         return [[float(logprobs[i, c[0]]) for c in r.continuations] for i, r in enumerate(requests)]
 
     def _score_with_cache(self, request: ScoreRequest) -> list[float]:
         torch = self._torch
         prompt = torch.tensor([list(request.prompt)], device=self.device)
-        out = self.model(input_ids=prompt, use_cache=True)
+        out = self.model(input_ids=prompt, use_cache=True, logits_to_keep=1)
         first = out.logits[0, -1].float().log_softmax(-1)
         conts = [list(c) for c in request.continuations]
         n, width = len(conts), max(len(c) for c in conts)

@@ -1,13 +1,10 @@
 """The ``llamatasks eval`` command; the core CLI registers it with ``app.command("eval")(eval_command)``."""
 
 from pathlib import Path
-from typing import Annotated, NoReturn, cast
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
-from rich.markup import escape
-
-from llamatasks.errors import LlamaTasksError
 
 from .report import EvalMethod, EvalReport
 from .runner import run_eval
@@ -22,6 +19,7 @@ def eval_command(
         str | None, typer.Option("--model", "-m", help="Model name or path; the default model if left out.")
     ] = None,
     backend: Annotated[str | None, typer.Option("--backend", "-b", help="Backend to load the model on.")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     method: Annotated[
         str,
         typer.Option(
@@ -38,24 +36,25 @@ def eval_command(
         typer.Option("--max-words", min=1, help="Summary word budget; default: the mean reference length."),
     ] = None,
 ) -> None:
-    """Score a model on labelled examples and print the metrics."""
-    try:
-        report = run_eval(
-            task,
-            data,
-            model=model,
-            backend=backend,
-            method=cast(EvalMethod, method),  # run_eval checks it and names the choices
-            limit=limit,
-            batch_size=batch_size,
-            max_words=max_words,
-        )
-    except LlamaTasksError as exc:
-        _fail(exc)
+    """Score a model on labelled examples and print the metrics.
+
+    Errors propagate as ``LlamaTasksError``; the ``llamatasks`` entry point prints them with their hint.
+    """
+    report = run_eval(
+        task,
+        data,
+        model=model,
+        backend=backend,
+        device=device,
+        method=cast(EvalMethod, method),  # run_eval checks it and names the choices
+        limit=limit,
+        batch_size=batch_size,
+        max_words=max_words,
+    )
     print_report(report, Console())
     if json_out is not None:
         write_report(report, json_out)
-        Console(stderr=True).print(f"wrote {json_out}")
+        Console(stderr=True).print(f"wrote {json_out}", highlight=False)
 
 
 def print_report(report: EvalReport, console: Console) -> None:
@@ -70,12 +69,3 @@ def write_report(report: EvalReport, path: Path) -> None:
     """Write the report as indented JSON, creating the parent folder if needed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
-
-
-def _fail(error: LlamaTasksError) -> NoReturn:
-    """Print an error and its hint to stderr, then exit with status 1."""
-    console = Console(stderr=True)
-    console.print(f"[bold red]error:[/] {escape(error.message)}", highlight=False)
-    if error.hint:
-        console.print(f"[bold]hint:[/] {escape(error.hint)}", highlight=False)
-    raise typer.Exit(code=1)

@@ -123,11 +123,6 @@ class TranslationExample(_Record):
     tgt_lang: NonEmptyStr
     id: str | None = None
 
-    @property
-    def direction(self) -> str:
-        """The language pair as ``"src-tgt"``, e.g. ``"en-fr"``."""
-        return f"{self.src_lang}-{self.tgt_lang}"
-
 
 RecordT = TypeVar("RecordT", SentimentExample, NerExample, SummarizationExample, TranslationExample)
 

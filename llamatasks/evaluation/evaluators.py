@@ -57,6 +57,8 @@ class TaskSpec(Generic[RecordT]):
     task: EvalTask
     record_type: type[RecordT]
     evaluate: Callable[[TaskModel, list[RecordT], RunOptions, Progress], Outcome]
+    needs: tuple[str, ...] = ()
+    """Modules the metrics import (from the ``eval`` extra), checked before the model loads."""
 
 
 def evaluate_sentiment(
@@ -67,7 +69,7 @@ def evaluate_sentiment(
     labels = sentiment_labels(examples)
     if options.method == "naive":
         predictions = baselines.naive_sentiment(model, texts, labels, progress)
-        settings = _naive_settings(baselines.SENTIMENT_MAX_TOKENS)
+        settings = {"max_new_tokens": baselines.SENTIMENT_MAX_TOKENS}
     else:
         predictions = predict_sentiment(model, texts, labels, options.batch_size, progress)
         settings = {"batch_size": options.batch_size}
@@ -89,10 +91,11 @@ def evaluate_ner(model: TaskModel, examples: list[NerExample], options: RunOptio
     """Predict entities with the label set found in the data, and score exact spans."""
     texts = [example.text for example in examples]
     labels = sorted({entity.label for example in examples for entity in example.entities})
+    settings: dict[str, SettingValue]
     if options.method == "naive":
         asked = labels or list(DEFAULT_NER_LABELS)
         predictions = baselines.naive_entities(model, texts, asked, progress)
-        settings = _naive_settings(baselines.NER_MAX_TOKENS) | {"labels": ",".join(asked)}
+        settings = {"max_new_tokens": baselines.NER_MAX_TOKENS, "labels": ",".join(asked)}
     else:
         predictions = predict_entities(model, texts, labels or None, options.batch_size, progress)
         settings = {"batch_size": options.batch_size, "labels": ",".join(labels) or None}
@@ -109,7 +112,7 @@ def evaluate_summaries(
     documents = [example.document for example in examples]
     if options.method == "naive":
         predictions = baselines.naive_summaries(model, documents, progress)
-        return Outcome(score_summaries(examples, predictions), _naive_settings(baselines.SUMMARY_MAX_TOKENS))
+        return Outcome(score_summaries(examples, predictions), {"max_new_tokens": baselines.SUMMARY_MAX_TOKENS})
     if options.max_words is None:
         max_words = max(1, round(mean_reference_words([example.reference_texts for example in examples])))
         budget_from = "mean reference length"
@@ -130,19 +133,15 @@ def evaluate_translations(
     """Translate direction by direction with the languages from the data, and score each direction."""
     if options.method == "naive":
         predictions = baselines.naive_translations(model, examples, progress)
-        return Outcome(score_translations(examples, predictions), _naive_settings(baselines.TRANSLATION_MAX_TOKENS))
+        return Outcome(score_translations(examples, predictions), {"max_new_tokens": baselines.TRANSLATION_MAX_TOKENS})
     predictions = predict_translations(model, examples, options.batch_size, progress)
     return Outcome(score_translations(examples, predictions), {"batch_size": options.batch_size})
 
 
-def _naive_settings(max_new_tokens: int) -> dict[str, SettingValue]:
-    return {"max_new_tokens": max_new_tokens}
-
-
 TASK_SPECS: dict[EvalTask, TaskSpec[Any]] = {
-    "sentiment": TaskSpec("sentiment", SentimentExample, evaluate_sentiment),
+    "sentiment": TaskSpec("sentiment", SentimentExample, evaluate_sentiment, needs=("sklearn",)),
     "ner": TaskSpec("ner", NerExample, evaluate_ner),
-    "summarize": TaskSpec("summarize", SummarizationExample, evaluate_summaries),
-    "translate": TaskSpec("translate", TranslationExample, evaluate_translations),
+    "summarize": TaskSpec("summarize", SummarizationExample, evaluate_summaries, needs=("rouge_score",)),
+    "translate": TaskSpec("translate", TranslationExample, evaluate_translations, needs=("sacrebleu",)),
 }
 """The tasks ``run_eval`` can score, by canonical name."""

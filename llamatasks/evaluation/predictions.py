@@ -148,8 +148,9 @@ def map_in_batches(
         batch = list(items[start : start + batch_size])
         outputs = run(batch)
         if not isinstance(outputs, (list, tuple)) or len(outputs) != len(batch):
+            got = f"{len(outputs)} results" if isinstance(outputs, (list, tuple)) else type(outputs).__name__
             raise LlamaTasksError(
-                f"the model did not return a list of {len(batch)} results for a batch of {len(batch)} inputs",
+                f"the model returned {got} for a batch of {len(batch)} inputs; expected a list of {len(batch)}",
                 hint="this is a bug in the task or backend; please report it",
             )
         results.extend(outputs)

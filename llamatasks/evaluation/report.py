@@ -38,20 +38,21 @@ class EvalReport(BaseModel):
     group_by: str | None = None
     groups: dict[str, dict[str, Number]] = Field(default_factory=dict)
     settings: dict[str, SettingValue] = Field(default_factory=dict)
-    seconds: float = Field(ge=0, description="Wall time spent predicting, model loading excluded.")
+    seconds: float = Field(ge=0, description="Wall time of predicting and scoring; model loading excluded.")
     llamatasks_version: str
 
     def to_table(self) -> Table:
-        """The overall metrics as a rich table, with the run's provenance in the caption."""
+        """The run (model, data, settings) and then its overall metrics, as a two-column rich table."""
         from rich.table import Table
 
-        title = f"{self.task} · {self.method} · {self.model} ({self.backend})"
-        # min_width: rich wraps a title to the table's width, and two narrow columns would split it.
-        table = Table(title=title, caption=self._caption(), min_width=len(title))
-        table.add_column("metric")
+        table = Table(title=f"{self.task} · {self.method}")
+        table.add_column("")
         table.add_column("value", justify="right")
-        for name, value in self.metrics.items():
-            table.add_row(name, format_number(value))
+        for name, value in self._run_rows():
+            table.add_row(name, value, style="dim")
+        table.add_section()
+        for name, number in self.metrics.items():
+            table.add_row(name, format_number(number))
         return table
 
     def to_group_table(self) -> Table | None:
@@ -69,11 +70,15 @@ class EvalReport(BaseModel):
             table.add_row(group, *(format_number(scores[c]) if c in scores else "-" for c in columns))
         return table
 
-    def _caption(self) -> str:
-        settings = ", ".join(f"{name}={value}" for name, value in self.settings.items())
-        caption = f"{self.n_examples} examples from {self.data} in {self.seconds:.1f} s"
-        caption += f" · llamatasks {self.llamatasks_version}"
-        return f"{caption}\n{settings}" if settings else caption
+    def _run_rows(self) -> list[tuple[str, str]]:
+        """What was run, as (name, value) rows."""
+        return [
+            ("model", f"{self.model} ({self.backend})"),
+            ("data", f"{self.data} ({self.n_examples} examples)"),
+            *((name, str(value)) for name, value in self.settings.items() if value is not None),
+            ("seconds", f"{self.seconds:.1f}"),
+            ("llamatasks", self.llamatasks_version),
+        ]
 
 
 def format_number(value: Number) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import time
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any, cast, get_args
 
-from llamatasks.errors import InvalidInputError
+from llamatasks.errors import BackendUnavailableError, InvalidInputError
 
 from .data import RecordT, load_examples, resolve_task
 from .evaluators import TASK_SPECS, RunOptions, TaskSpec
@@ -21,6 +23,7 @@ def run_eval(
     *,
     model: str | TaskModel | None = None,
     backend: str | None = None,
+    device: str = "auto",
     method: EvalMethod = "llamatasks",
     limit: int | None = None,
     batch_size: int = 8,
@@ -38,10 +41,13 @@ def run_eval(
         model: A model name or path for ``llamatasks.load``, ``None`` for the default model, or
             an already loaded model.
         backend: Backend for ``llamatasks.load``; only with a model given by name.
+        device: Device for ``llamatasks.load`` (``auto``, ``cpu``, ``cuda``); only with a model given by name.
         method: ``llamatasks`` runs the typed tasks; ``naive`` asks in free text and parses.
         limit: Use only the first ``limit`` examples.
-        batch_size: Inputs per task call (the naive baseline sends one prompt at a time).
-        max_words: Summary word budget; by default the mean reference length, rounded.
+        batch_size: Inputs per task call, and the batch size of a model loaded here (the naive
+            baseline sends one prompt at a time).
+        max_words: Summary word budget; by default the mean reference length, rounded. The naive
+            baseline does not use it: its prompt asks for one sentence.
         progress: Show a progress bar; ``None`` shows it only when stderr is a terminal.
 
     Returns:
@@ -49,23 +55,24 @@ def run_eval(
 
     Raises:
         InvalidInputError: Unknown task or method, bad options, or a malformed data file.
+        BackendUnavailableError: A package the task's metrics need (the ``eval`` extra) is missing.
     """
     options = check_options(method, batch_size, max_words, progress)
     spec: TaskSpec[Any] = TASK_SPECS[resolve_task(task)]
-    return _run(spec, Path(data), model, backend, options, limit)
+    return _run(spec, Path(data), lambda: resolve_model(model, backend, device, batch_size), options, limit)
 
 
 def _run(
     spec: TaskSpec[RecordT],
     data: Path,
-    model: str | TaskModel | None,
-    backend: str | None,
+    get_model: Callable[[], TaskModel],
     options: RunOptions,
     limit: int | None,
 ) -> EvalReport:
-    """Load the examples, then the model; predict, score and time the run."""
+    """Check the file and the metric packages, then load the model; predict, score and time the run."""
     examples = load_examples(data, spec.record_type, limit=limit)
-    loaded = resolve_model(model, backend)
+    check_dependencies(spec.needs)
+    loaded = get_model()
     started = time.perf_counter()
     with progress_bar(len(examples), f"eval {spec.task}", options.progress) as bar:
         outcome = spec.evaluate(loaded, examples, options, bar)
@@ -103,20 +110,35 @@ def check_options(method: str, batch_size: int, max_words: int | None, progress:
     return RunOptions(cast(EvalMethod, method), batch_size, max_words, progress)
 
 
-def resolve_model(model: str | TaskModel | None, backend: str | None) -> TaskModel:
+def check_dependencies(modules: Sequence[str]) -> None:
+    """Fail before any model work when a metric package is missing, not after the predictions.
+
+    Raises:
+        BackendUnavailableError: A module is not installed (the hint names the extra to install).
+    """
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    if missing:
+        raise BackendUnavailableError(
+            f"scoring this task needs {', '.join(missing)}, which is not installed",
+            hint="pip install 'llamatasks[eval]'",
+        )
+
+
+def resolve_model(model: str | TaskModel | None, backend: str | None, device: str, batch_size: int) -> TaskModel:
     """Load a model by name (``None``: the default model), or pass an already loaded one through.
 
     Raises:
-        InvalidInputError: ``backend`` was given with an already loaded model.
+        InvalidInputError: ``backend`` or ``device`` was given with an already loaded model.
     """
     if model is None or isinstance(model, str):
         import llamatasks
 
-        loaded: TaskModel = llamatasks.load(model, backend=backend)
+        loaded: TaskModel = llamatasks.load(model, backend=backend, device=device, batch_size=batch_size)
         return loaded
-    if backend is not None:
+    if backend is not None or device != "auto":
         raise InvalidInputError(
-            "backend only applies to a model given by name", hint="pass backend to llamatasks.load() instead"
+            "backend and device only apply to a model given by name",
+            hint="pass them to llamatasks.load() instead",
         )
     return model
 

@@ -1,8 +1,9 @@
 """Tiny random-weight LLaMA checkpoints with real tokenizers and chat templates.
 
 Each checkpoint is a Hugging Face model folder (``config.json``, safetensors
-weights, ``generation_config.json`` and tokenizer files) small enough to build
-in a second or two, yet laid out like a real model of its family:
+weights, ``generation_config.json`` and tokenizer files) that builds in about
+a second (LLaMA 3.1's tokenizer conversion adds ~3 s), yet is laid out like a
+real model of its family:
 
 * ``llama1``: LLaMA 1 base model. SentencePiece ``tokenizer.model``, no chat template.
 * ``llama2-chat``: Llama-2-chat. SentencePiece, ``[INST] <<SYS>>`` template.
@@ -21,13 +22,14 @@ imported only when a checkpoint is built.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llamatasks.tokenization.llama3_tiktoken import (
     BEGIN_OF_TEXT,
@@ -36,12 +38,16 @@ from llamatasks.tokenization.llama3_tiktoken import (
     load_llama3_tiktoken,
 )
 
+if TYPE_CHECKING:
+    from tokenizers.processors import PostProcessor
+    from transformers import LlamaConfig, PreTrainedTokenizerBase
+
 __all__ = [
     "CHATML_CHAT_TEMPLATE",
     "FIXTURE_TOKENIZERS_ENV",
     "LLAMA2_CHAT_TEMPLATE",
-    "LLAMA31_CHAT_TEMPLATE",
     "LLAMA3_CHAT_TEMPLATE",
+    "LLAMA31_CHAT_TEMPLATE",
     "TINY_KINDS",
     "ZEPHYR_CHAT_TEMPLATE",
     "build_tiny_checkpoint",
@@ -296,10 +302,8 @@ def find_fixture_tokenizers() -> Path | None:
 def _search_roots() -> Iterator[Path]:
     """Yield the working directory, this file's folder and all their ancestors."""
     starts = [Path(__file__).resolve().parent]
-    try:
+    with contextlib.suppress(OSError):  # the working directory may have been deleted
         starts.insert(0, Path.cwd())
-    except OSError:  # the working directory was deleted
-        pass
     for start in starts:
         yield start
         yield from start.parents
@@ -360,7 +364,7 @@ def build_tiny_checkpoint(
 # -- model and config ---------------------------------------------------------
 
 
-def _model_config(facts: _TokenizerFacts, rope: _RopeFamily, max_position_embeddings: int) -> Any:
+def _model_config(facts: _TokenizerFacts, rope: _RopeFamily, max_position_embeddings: int) -> LlamaConfig:
     """Build the ``LlamaConfig`` of a tiny model around the tokenizer facts."""
     from transformers import LlamaConfig
 
@@ -384,7 +388,7 @@ def _model_config(facts: _TokenizerFacts, rope: _RopeFamily, max_position_embedd
 
 
 def _rope_parameters(rope: _RopeFamily, max_position_embeddings: int) -> dict[str, Any]:
-    """transformers 5.x ``rope_parameters``: theta plus any scaling."""
+    """Return transformers 5.x ``rope_parameters``: theta plus any scaling."""
     parameters: dict[str, Any] = {"rope_type": "default", "rope_theta": rope.rope_theta}
     if rope.llama3_scaling:
         parameters.update(_llama3_rope_scaling(max_position_embeddings))
@@ -406,7 +410,7 @@ def _llama3_rope_scaling(max_position_embeddings: int) -> dict[str, Any]:
     }
 
 
-def _write_model(config: Any, facts: _TokenizerFacts, out_dir: Path, *, seed: int) -> None:
+def _write_model(config: LlamaConfig, facts: _TokenizerFacts, out_dir: Path, *, seed: int) -> None:
     """Initialise ``LlamaForCausalLM`` from ``seed`` and save it as safetensors."""
     import torch
     from transformers import GenerationConfig, LlamaForCausalLM
@@ -417,7 +421,6 @@ def _write_model(config: Any, facts: _TokenizerFacts, out_dir: Path, *, seed: in
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
         model.lm_head.weight.normal_(mean=0.0, std=_LM_HEAD_STD)
-    model.eval()
     # Only the ids: sampling defaults here would make a plain `generate()`
     # non-deterministic in tests.
     model.generation_config = GenerationConfig(
@@ -502,7 +505,7 @@ def _write_chatml_tokenizer(tokenizers_dir: Path, out_dir: Path, max_length: int
     As in SmolLM2, ``<|im_start|>`` doubles as BOS, ``<|im_end|>`` as EOS and
     pad, and the tokenizer adds no BOS: the template starts every turn itself.
     """
-    from tokenizers import AddedToken
+    from tokenizers import AddedToken, processors
     from transformers import AutoTokenizer
 
     # Let transformers convert the SentencePiece model, from a LLaMA 2 layout
@@ -513,10 +516,12 @@ def _write_chatml_tokenizer(tokenizers_dir: Path, out_dir: Path, max_length: int
         [AddedToken(token, special=True, normalized=False) for token in _CHATML_SPECIAL_TOKENS],
         special_tokens=True,
     )
-    tokenizer.add_bos_token = False  # rewrites the post-processor without <s>
-    tokenizer.backend_tokenizer.save(str(out_dir / "tokenizer.json"))
+    backend = tokenizer.backend_tokenizer
+    # No <s> from the post-processor: ChatML turns open with <|im_start|>.
+    backend.post_processor = processors.TemplateProcessing(single="$A:0", pair="$A:0 $B:1")
+    backend.save(str(out_dir / "tokenizer.json"))
     (out_dir / "tokenizer.model").unlink()
-    im_start, im_end = (tokenizer.convert_tokens_to_ids(token) for token in _CHATML_SPECIAL_TOKENS)
+    im_start, im_end = (_token_id(tokenizer, token) for token in _CHATML_SPECIAL_TOKENS)
     config = {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "add_bos_token": False,
@@ -548,7 +553,7 @@ def _write_llama3_instruct_tokenizer(tokenizers_dir: Path, out_dir: Path, max_le
     _write_json(out_dir / "tokenizer_config.json", config)
     specials = llama3_special_tokens()
     return _TokenizerFacts(
-        vocab_size=len(specials) + min(specials.values()),
+        vocab_size=max(specials.values()) + 1,
         bos_token_id=specials[BEGIN_OF_TEXT],
         eos_token_id=specials[END_OF_TURN],
         generation_eos_token_id=[specials["<|end_of_text|>"], specials[END_OF_TURN]],
@@ -558,7 +563,7 @@ def _write_llama3_instruct_tokenizer(tokenizers_dir: Path, out_dir: Path, max_le
 def _write_llama31_instruct_tokenizer(tokenizers_dir: Path, out_dir: Path, max_length: int) -> _TokenizerFacts:
     """Llama-3.1-8B-Instruct: converted ``tokenizer.json`` that adds BOS like Meta's."""
     tokenizer = load_llama3_tiktoken(tokenizers_dir / _TIKTOKEN_MODEL, chat_template=LLAMA31_CHAT_TEMPLATE)
-    bos_id = tokenizer.convert_tokens_to_ids(BEGIN_OF_TEXT)
+    bos_id = _token_id(tokenizer, BEGIN_OF_TEXT)
     backend = tokenizer.backend_tokenizer
     backend.post_processor = _meta_llama3_post_processor(bos_id)
     backend.save(str(out_dir / "tokenizer.json"))
@@ -572,8 +577,8 @@ def _write_llama31_instruct_tokenizer(tokenizers_dir: Path, out_dir: Path, max_l
     )
 
 
-def _meta_llama3_post_processor(bos_id: int) -> Any:
-    """The post-processor of Meta's LLaMA 3.x ``tokenizer.json``: prepend BOS.
+def _meta_llama3_post_processor(bos_id: int) -> PostProcessor:
+    """Return the post-processor of Meta's LLaMA 3.x ``tokenizer.json``: prepend BOS.
 
     llamatasks' own loader leaves it out (prompt code adds BOS once), but real
     Llama 3.1 folders have it, and tests must see that double-BOS hazard.
@@ -604,6 +609,14 @@ def _llama3_tokenizer_config(chat_template: str, max_length: int) -> dict[str, A
         "model_max_length": max_length,
         "chat_template": chat_template,
     }
+
+
+def _token_id(tokenizer: PreTrainedTokenizerBase, token: str) -> int:
+    """Id of one vocabulary entry (transformers types the result as maybe a list)."""
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    if not isinstance(token_id, int):
+        raise TypeError(f"no single id for {token!r}: {token_id!r}")
+    return token_id
 
 
 def _added_tokens_decoder(special_tokens: dict[str, int]) -> dict[str, dict[str, Any]]:

@@ -20,7 +20,7 @@ import binascii
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -85,9 +85,7 @@ def llama3_special_tokens(base_vocab_size: int = 128_000) -> dict[str, int]:
         ``<|reserved_special_token_247|>`` (``base_vocab_size + 255``).
     """
     reserved_count = _NUM_SPECIAL_TOKENS - len(_NAMED_SPECIAL_TOKENS)
-    reserved = tuple(
-        f"<|reserved_special_token_{_FIRST_NUMBERED_RESERVED + i}|>" for i in range(reserved_count)
-    )
+    reserved = tuple(f"<|reserved_special_token_{_FIRST_NUMBERED_RESERVED + i}|>" for i in range(reserved_count))
     return {token: base_vocab_size + i for i, token in enumerate(_NAMED_SPECIAL_TOKENS + reserved)}
 
 
@@ -222,9 +220,7 @@ def _special_tokens_in_id_order(special_tokens: Mapping[str, int], *, base_vocab
     by_id: dict[int, str] = {}
     for token, token_id in special_tokens.items():
         if token_id < base_vocab_size:
-            raise ValueError(
-                f"special token {token!r} has id {token_id}, inside the {base_vocab_size} BPE ranks"
-            )
+            raise ValueError(f"special token {token!r} has id {token_id}, inside the {base_vocab_size} BPE ranks")
         if token_id in by_id:
             raise ValueError(f"special tokens {by_id[token_id]!r} and {token!r} share id {token_id}")
         by_id[token_id] = token
@@ -237,10 +233,11 @@ def _convert(ranks: dict[bytes, int], ordered_special_tokens: list[str]) -> Toke
     """Build the ``tokenizers`` backend with transformers' ``TikTokenConverter``."""
     from transformers.convert_slow_tokenizer import TikTokenConverter
 
-    class _ParsedRanksConverter(TikTokenConverter):  # type: ignore[misc]
+    class _ParsedRanksConverter(TikTokenConverter):
         """Feeds already-parsed ranks to the converter instead of reading a file."""
 
-        def load_tiktoken_bpe(self, tiktoken_url: Any) -> dict[bytes, int]:  # noqa: ARG002
+        @staticmethod
+        def load_tiktoken_bpe(tiktoken_url: str) -> dict[bytes, int]:
             return ranks
 
     converter = _ParsedRanksConverter(
@@ -248,7 +245,8 @@ def _convert(ranks: dict[bytes, int], ordered_special_tokens: list[str]) -> Toke
         pattern=LLAMA3_PRETOKENIZE_PATTERN,
         extra_special_tokens=ordered_special_tokens,
     )
-    return converter.converted()
+    backend: Tokenizer = converter.converted()
+    return backend
 
 
 def _check_special_ids(backend: Tokenizer, special_tokens: Mapping[str, int]) -> None:
