@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from llamatasks.engine.base import Constraint, Engine, GenerationOptions, GenerationOutput, LoadRequest, ScoreRequest
 from llamatasks.errors import InvalidInputError
 from llamatasks.plugins import Registry, default_registry
-from llamatasks.profile import ModelProfile, build_profile
+from llamatasks.profile import ModelProfile, build_profile, read_config
 from llamatasks.prompts.formats import PromptFormat
 from llamatasks.prompts.render import Message, Prompt, PromptRenderer, User
 from llamatasks.results import (
@@ -163,6 +163,7 @@ def load(model: str | os.PathLike[str] | None = None, *, backend: str | None = N
         positive_int("max_context", max_context)
     registry = registry or default_registry()
     source = resolve(model)
+    read_config(source.path)  # fail on a non-LLaMA or broken folder before loading anything
     tokenizer = Tokenizer.from_dir(source.path)
     fmt = registry.prompt_format(prompt_format) if prompt_format else None
     profile = build_profile(source.path, source.name, tokenizer, registry.formats_in_order(),

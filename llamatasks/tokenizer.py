@@ -58,6 +58,29 @@ class Tokenizer:
             return []
         return list(self.hf(text, add_special_tokens=False, split_special_tokens=True)["input_ids"])
 
+    def encode_inner(self, text: str) -> list[int]:
+        """Like ``encode``, for text that continues a string (no SentencePiece dummy space).
+
+        Encodes after a newline anchor and drops the anchor's ids; a newline is
+        its own token in every LLaMA vocabulary, so nothing merges across it.
+        """
+        if not text:
+            return []
+        anchor = self.encode("\n")
+        joined = self.encode("\n" + text)
+        if joined[: len(anchor)] == anchor:
+            return joined[len(anchor):]
+        return self.encode(text)
+
+    @cached_property
+    def space_after_special(self) -> bool:
+        """Whether text right after a special token gets a dummy-prefix space (legacy SentencePiece)."""
+        special = self.eos_token or self.bos_token
+        if not special:
+            return False
+        after = list(self.hf(special + "a", add_special_tokens=False)["input_ids"])[1:]
+        return after == self.encode("a") and after != self.encode_inner("a")
+
     def encode_trusted(self, text: str) -> list[int]:
         """Ids of template text we wrote ourselves (special-token strings are not split)."""
         if not text:

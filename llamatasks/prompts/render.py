@@ -143,14 +143,17 @@ class PromptRenderer:
                 token_id = self.tokenizer.token_id(piece)
                 ids.extend([token_id] if token_id is not None else self.tokenizer.encode_trusted(piece))
             elif piece:
-                ids.extend(self._encode_plain(piece, slots))
+                # Text after a special token is encoded the way the tokenizer would
+                # encode it in one pass, with or without a dummy-prefix space.
+                standalone = i == 0 or self.tokenizer.space_after_special
+                ids.extend(self._encode_plain(piece, slots, standalone))
         return ids
 
     def _is_dangerous(self, text: str) -> bool:
         markers = (*self.tokenizer.special_strings, *self.format.plain_markers)
         return any(m in text for m in markers)
 
-    def _encode_plain(self, piece: str, slots: _Slots) -> list[int]:
+    def _encode_plain(self, piece: str, slots: _Slots, standalone: bool) -> list[int]:
         """Template text plus user text; markers inside user text tokenized apart."""
         chunks: list[tuple[str, bool]] = []  # (text, is_a_marker_to_break)
         for j, part in enumerate(_SENTINEL.split(piece)):
@@ -164,10 +167,21 @@ class PromptRenderer:
             if not is_marker:
                 pending += chunk
                 continue
-            ids.extend(self.tokenizer.encode(pending))
-            ids.extend(self.tokenizer.encode(chunk[:1]) + self.tokenizer.encode(chunk[1:]))
+            ids.extend(self._encode_text(pending, standalone and not ids))
+            ids.extend(self._encode_marker(chunk))
             pending = ""
-        return ids + self.tokenizer.encode(pending)
+        return ids + self._encode_text(pending, standalone and not ids)
+
+    def _encode_text(self, text: str, standalone: bool) -> list[int]:
+        return self.tokenizer.encode(text) if standalone else self.tokenizer.encode_inner(text)
+
+    def _encode_marker(self, marker: str) -> list[int]:
+        """A marker spelled character by character: the same text, never the template's ids."""
+        ids: list[int] = []
+        for char in marker:
+            token_id = self.tokenizer.token_id(char)
+            ids.extend([token_id] if token_id is not None else self.tokenizer.encode(char))
+        return ids
 
     def _split_markers(self, user_text: str) -> list[tuple[str, bool]]:
         markers = self.format.plain_markers

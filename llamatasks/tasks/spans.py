@@ -12,7 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_WORD = re.compile(r"\w+(?:[-'’.&]\w+)*", re.UNICODE)
+# Word characters, except CJK scripts: those carry no case and no spaces, so a
+# Latin name embedded in Chinese or Japanese text must end where they begin.
+_CHAR = r"[^\W\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
+_WORD = re.compile(rf"{_CHAR}+(?:[-'’.&]{_CHAR}+)*")
 
 # Lower-case words allowed inside a name ("Bank of America", "Charles de Gaulle").
 _CONNECTORS = frozenset({"of", "de", "du", "da", "di", "del", "della", "la", "le", "van", "von", "der", "den",

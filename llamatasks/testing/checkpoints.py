@@ -320,7 +320,7 @@ def build_tiny_checkpoint(
     out_dir: Path,
     *,
     tokenizers_dir: Path,
-    max_position_embeddings: int = 512,
+    max_position_embeddings: int | None = None,
     seed: int = 0,
 ) -> Path:
     """Write a tiny random-weight LLaMA checkpoint in Hugging Face format.
@@ -336,7 +336,9 @@ def build_tiny_checkpoint(
             same names are overwritten.
         tokenizers_dir: The fixture tokenizers folder (see
             :func:`find_fixture_tokenizers`).
-        max_position_embeddings: Context length written to ``config.json``.
+        max_position_embeddings: Context length written to ``config.json``;
+            by default the real generation's (2048 for LLaMA 1, 4096 for LLaMA 2...),
+            which profile detection relies on.
         seed: Seed for the weights; the same seed gives the same weights. The
             caller's torch random state is left untouched.
 
@@ -349,6 +351,8 @@ def build_tiny_checkpoint(
     """
     if kind not in _TOKENIZER_WRITERS:
         raise ValueError(f"unknown tiny checkpoint kind {kind!r}; expected one of {TINY_KINDS}")
+    if max_position_embeddings is None:
+        max_position_embeddings = _DEFAULT_CONTEXT[kind]
     if max_position_embeddings < 2:
         raise ValueError(f"max_position_embeddings must be at least 2, got {max_position_embeddings}")
     out_dir = Path(out_dir)
@@ -356,6 +360,8 @@ def build_tiny_checkpoint(
     writer, rope = _TOKENIZER_WRITERS[kind]
     facts = writer(Path(tokenizers_dir), out_dir, max_position_embeddings)
     config = _model_config(facts, rope, max_position_embeddings)
+    if kind == "llama1":  # LLaMA 1 predates grouped-query attention
+        config.num_key_value_heads = config.num_attention_heads
     _write_model(config, facts, out_dir, seed=seed)
     _add_legacy_rope_keys(out_dir / "config.json", rope, max_position_embeddings)
     return out_dir
@@ -645,6 +651,12 @@ _TOKENIZER_WRITERS: dict[str, tuple[_TokenizerWriter, _RopeFamily]] = {
     "zephyr": (_write_zephyr_tokenizer, _LLAMA2_ROPE),
 }
 assert tuple(_TOKENIZER_WRITERS) == TINY_KINDS, "every kind needs a writer"
+
+# Context lengths of the real generations; RoPE needs no table, so they cost nothing.
+_DEFAULT_CONTEXT: dict[str, int] = {
+    "llama1": 2048, "llama2-chat": 4096, "llama3-instruct": 8192, "llama3.1-instruct": 131072,
+    "chatml": 8192, "zephyr": 2048,
+}
 
 
 # -- files ----------------------------------------------------------------------

@@ -1,0 +1,5 @@
+"""``python -m llamatasks`` runs the command line."""
+
+from llamatasks.cli import main
+
+main()
