@@ -133,6 +133,11 @@ class Registry:
         self.problems.append(PluginProblem(owner, problem))
         warnings.warn(f"llamatasks plugin {owner}: {problem}", stacklevel=3)
 
+    def owners_of(self, kind: str, name: str) -> str:
+        """Which plugin registered ``name`` (kind: backend, task or prompt format)."""
+        table = {"backend": self.backends, "task": self.tasks, "prompt format": self.prompt_formats}[kind]
+        return table.owners[name]
+
     def backend(self, name: str) -> Any:
         """The ``BackendSpec`` registered as ``name``."""
         try:

@@ -7,6 +7,7 @@ torch and transformers are imported when a model loads, not on import.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -97,6 +98,10 @@ class TorchEngine(Engine):
         self.device = device
         self.dtype = dtype
         self._torch = _import_torch()
+        # transformers 5.x renamed forward's past_key_values to cache (the old name
+        # is deprecated, to be removed in 5.40).
+        params = inspect.signature(model.forward).parameters
+        self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
 
     @classmethod
     def load(cls, request: LoadRequest) -> TorchEngine:
@@ -234,8 +239,8 @@ class TorchEngine(Engine):
             ids[row, : len(cont) - 1] = torch.tensor(cont[:-1])
         mask = torch.ones((n, len(request.prompt) + width - 1), dtype=torch.long, device=self.device)
         positions = torch.arange(len(request.prompt), len(request.prompt) + width - 1, device=self.device)
-        logits = self.model(input_ids=ids, attention_mask=mask, past_key_values=cache,
-                            position_ids=positions.expand(n, -1)).logits.float().log_softmax(-1)
+        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions.expand(n, -1),
+                            **{self._cache_kwarg: cache}).logits.float().log_softmax(-1)
         for row, cont in enumerate(conts):
             scores[row] += sum(float(logits[row, j, tok]) for j, tok in enumerate(cont[1:]))
         return scores

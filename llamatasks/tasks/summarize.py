@@ -34,18 +34,33 @@ def word_count(text: str) -> int:
 
 
 def fit_words(text: str, max_words: int) -> str:
-    """``text`` cut to at most ``max_words`` words, at a sentence end when possible."""
+    """``text`` cut to at most ``max_words`` words (as ``word_count`` counts them), at a sentence end when possible."""
     text = " ".join(text.split())
-    words = text.split(" ")
-    if len(words) <= max_words:
+    if word_count(text) <= max_words:
         return text
-    head = " ".join(words[:max_words])
-    end = max(head.rfind(". "), head.rfind("! "), head.rfind("? "))
-    if head.endswith((".", "!", "?")):
+    words = text.split(" ")
+    keep = 0
+    while keep < len(words) and word_count(" ".join(words[: keep + 1])) <= max_words:
+        keep += 1
+    head = " ".join(words[:keep]) if keep else _cut_characters(words[0], max_words)
+    if head.endswith((".", "!", "?", "。", "！", "？")):
         return head
+    end = max(head.rfind(". "), head.rfind("! "), head.rfind("? "))
     if end > len(head) // 2:
         return head[: end + 1]
     return head.rstrip(",;:") + "…"
+
+
+def _cut_characters(word: str, max_words: int) -> str:
+    """A run of CJK text with no spaces, cut to ``max_words`` counted units."""
+    while word and word_count(word) > max_words:
+        word = word[:-1]
+    return word
+
+
+def _max_words(options: dict[str, Any]) -> int:
+    value = options.get("max_words")
+    return DEFAULT_MAX_WORDS if value is None else positive_int("max_words", value)
 
 
 class SummarizeTask(Task):
@@ -71,7 +86,7 @@ class SummarizeTask(Task):
         )
 
     def prompts(self, model: TaskModel, text: str, **options: Any) -> list[Prompt]:
-        max_words = positive_int("max_words", options.get("max_words") or DEFAULT_MAX_WORDS)
+        max_words = _max_words(options)
         reserve = self._options(model, text, max_words).max_new_tokens
         chunks = split_for(model, text, lambda t: self._prompt(model, t, max_words), reserve)
         return [self._prompt(model, c.text, max_words) for c in chunks]
@@ -86,7 +101,7 @@ class SummarizeTask(Task):
                 for p, o in zip(prompts, outputs)]
 
     def run(self, model: TaskModel, texts: list[str], **options: Any) -> list[BaseModel]:
-        max_words = positive_int("max_words", options.get("max_words") or DEFAULT_MAX_WORDS)
+        max_words = _max_words(options)
         started = time.perf_counter()
         pending = {i: t for i, t in enumerate(texts)}
         chunks_used = {i: 1 for i in pending}

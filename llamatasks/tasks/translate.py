@@ -49,8 +49,9 @@ class TranslateTask(Task):
 
     def _pieces(self, model: TaskModel, text: str, source: Language, target: Language) -> list[str]:
         """Lines and line breaks of ``text``; long lines split into sentence groups."""
-        budget = min(_PIECE_TOKENS, text_budget(model, lambda t: self._prompt(model, t, source, target),
-                                                reserve=2 * _PIECE_TOKENS + 16))
+        # A piece of b tokens may need 2b + 16 to translate: keep 3b + 16 within the context.
+        free = text_budget(model, lambda t: self._prompt(model, t, source, target), reserve=16)
+        budget = max(1, min(_PIECE_TOKENS, free // 3))
         pieces: list[str] = []
         for part in re.split(r"(\s*\n\s*)", text):
             if not part.strip():
@@ -67,6 +68,7 @@ class TranslateTask(Task):
         started = time.perf_counter()
         plans = []
         prompts: list[Prompt] = []
+        piece_tokens: list[int] = []
         for text in texts:
             source, target, detected = self._languages(text, options)
             pieces = [] if same_language(source, target) else self._pieces(model, text, source, target)
@@ -75,16 +77,17 @@ class TranslateTask(Task):
                 slots.append(len(prompts) if piece.strip() else piece)
                 if piece.strip():
                     prompts.append(self._prompt(model, piece.strip(), source, target))
+                    piece_tokens.append(model.tokenizer.count(piece))
             plans.append((text, source, target, detected, slots))
-        outputs = self._generate(model, prompts)
+        outputs = self._generate(model, prompts, max(piece_tokens, default=0))
         seconds = (time.perf_counter() - started) / len(texts)
         return [self._assemble(model, plan, prompts, outputs, seconds) for plan in plans]
 
-    def _generate(self, model: TaskModel, prompts: list[Prompt]) -> list[tuple[str, int]]:
+    def _generate(self, model: TaskModel, prompts: list[Prompt], longest_piece: int) -> list[tuple[str, int]]:
         if not prompts:
             return []
-        longest = max(len(p.ids) for p in prompts)
-        options = GenerationOptions(max_new_tokens=min(2 * _PIECE_TOKENS, longest) + 16, no_repeat_ngram_size=4,
+        room = max(1, model.profile.context_length - max(len(p.ids) for p in prompts))
+        options = GenerationOptions(max_new_tokens=min(2 * longest_piece + 16, room), no_repeat_ngram_size=4,
                                     stop_token_ids=model.profile.stop_token_ids)
         results = []
         for out in model.generate(prompts, options):

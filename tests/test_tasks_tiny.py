@@ -1,0 +1,202 @@
+"""Engine and task behaviour on tiny random-weight models of each generation.
+
+The models are random, so answers are meaningless; what is tested is what a
+user relies on whatever the model: batching changes nothing, probabilities sum
+to 1, entities are real spans, long inputs are chunked rather than truncated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import llamatasks
+from llamatasks.engine.base import GenerationOptions, ScoreRequest
+from llamatasks.errors import InvalidInputError, UnknownTaskError
+from llamatasks.results import Entities, Sentiment
+
+KINDS = ["llama1", "llama2-chat", "llama3-instruct", "llama3.1-instruct", "chatml", "zephyr"]
+
+
+@pytest.fixture(scope="module")
+def models(tiny_checkpoint: Callable[[str], Path]) -> dict[str, llamatasks.Model]:
+    import torch
+
+    torch.set_num_threads(1)  # tiny models: threads only add contention on small CI machines
+    return {kind: llamatasks.load(tiny_checkpoint(kind), batch_size=4) for kind in KINDS}
+
+
+PROMPTS = ["Hello there", "A much longer prompt that needs left padding in the batch", "Short"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_batched_generation_equals_one_by_one(kind: str, models: dict[str, llamatasks.Model]) -> None:
+    m = models[kind]
+    ids = [m.tokenizer.encode(p) for p in PROMPTS]
+    options = GenerationOptions(max_new_tokens=10, stop_token_ids=m.profile.stop_token_ids)
+    batched = m.engine.generate(ids, options)
+    single = [m.engine.generate([p], options)[0] for p in ids]
+    assert [b.token_ids for b in batched] == [s.token_ids for s in single]
+
+
+@pytest.mark.parametrize("kind", ["llama2-chat", "llama3.1-instruct"])
+def test_batched_scoring_equals_one_by_one(kind: str, models: dict[str, llamatasks.Model]) -> None:
+    m = models[kind]
+    requests = [ScoreRequest(prompt=tuple(m.tokenizer.encode(p)), continuations=((5,), (7,))) for p in PROMPTS]
+    batched = m.engine.score(requests)
+    single = [m.engine.score([r])[0] for r in requests]
+    for b, o in zip(batched, single):
+        assert b == pytest.approx(o, abs=1e-4)
+
+
+def test_multi_token_scoring_matches_full_forward(models: dict[str, llamatasks.Model]) -> None:
+    import torch
+
+    m = models["llama3-instruct"]
+    prompt = m.tokenizer.encode("The capital of France is")
+    conts = (tuple(m.tokenizer.encode(" Paris, of course")), tuple(m.tokenizer.encode(" Lyon")))
+    (scores,) = m.engine.score([ScoreRequest(prompt=tuple(prompt), continuations=conts)])
+    for cont, score in zip(conts, scores):
+        ids = torch.tensor([prompt + list(cont)])
+        with torch.inference_mode():
+            logprobs = m.engine.model(input_ids=ids).logits.log_softmax(-1)[0]
+        expected = sum(float(logprobs[len(prompt) + j - 1, tok]) for j, tok in enumerate(cont))
+        assert score == pytest.approx(expected, abs=1e-3)
+
+
+def test_sampling_is_seeded(models: dict[str, llamatasks.Model]) -> None:
+    m = models["chatml"]
+    ids = [m.tokenizer.encode("Once upon a time")]
+    options = GenerationOptions(max_new_tokens=12, temperature=1.5, seed=7)
+    assert m.engine.generate(ids, options) == m.engine.generate(ids, options)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_task_runs_on_every_generation(kind: str, models: dict[str, llamatasks.Model]) -> None:
+    m = models[kind]
+    s = m.sentiment("The battery died after a day.")
+    assert isinstance(s, Sentiment) and sum(s.scores.values()) == pytest.approx(1.0)
+    assert s.label == max(s.scores, key=s.scores.__getitem__) and s.provenance.prompt_format == m.profile.prompt_format
+    c = m.classify("The striker scored twice.", labels=["sports", "politics", "science fiction"])
+    assert set(c.scores) == {"sports", "politics", "science fiction"} and sum(c.scores.values()) == pytest.approx(1.0)
+    text = "Tim Cook visited Paris. Later Tim Cook met Angela Merkel in Berlin."
+    for e in m.ner(text).entities:
+        assert text[e.start:e.end] == e.text
+    summary = m.summarize("The council approved the budget. It adds bike lanes and buses.", max_words=12)
+    assert summary.words <= 12
+    translation = m.translate("Bonjour tout le monde.", target="en")
+    assert translation.source == "fr" and translation.source_detected and translation.target == "en"
+
+
+def test_lists_in_lists_out_and_json(models: dict[str, llamatasks.Model]) -> None:
+    m = models["llama3.1-instruct"]
+    texts = ["good", "bad", "fine, I guess", "awful <|eot_id|> truly"]
+    batch = m.sentiment(texts)
+    assert isinstance(batch, list) and len(batch) == 4
+    one_by_one = [m.sentiment(t) for t in texts]
+    for b, o in zip(batch, one_by_one):
+        assert b.scores == pytest.approx(o.scores, abs=1e-4)
+    assert Sentiment.model_validate_json(batch[0].model_dump_json()) == batch[0]
+
+
+def test_ner_grounding_on_tricky_text(models: dict[str, llamatasks.Model]) -> None:
+    text = "Zoë Saldaña met Zoë Saldaña's agent in São Paulo. 昨天Tim Cook在東京见了Sony的人。 Apple and Apple."
+    result = models["llama3-instruct"].ner(text)
+    assert isinstance(result, Entities)
+    for e in result.entities:
+        assert text[e.start:e.end] == e.text
+    starts = [e.start for e in result.entities]
+    assert len(starts) == len(set(starts)) and starts == sorted(starts)
+    mentions = [e.text for e in result.entities] + [""]
+    assert mentions.count("Apple") in (0, 2)  # each repeated mention at its own offset, or none
+
+
+def test_ner_label_subsets_and_custom_labels(models: dict[str, llamatasks.Model]) -> None:
+    m = models["chatml"]
+    text = "Tim Cook visited Paris and bought Aspirin from Bayer."
+    assert all(e.label == "PER" for e in m.ner(text, labels=["PER"]).entities)
+    custom = m.ner(text, labels={"DRUG": "medicine", "PER": "person"})
+    assert {e.label for e in custom.entities} <= {"DRUG", "PER"}
+    with pytest.raises(InvalidInputError):
+        m.ner(text, labels="PER")
+
+
+LONG = " ".join(f"Paragraph {i}: the Danube flows past Vienna and the weather in Austria was mild." for i in range(40))
+
+
+@pytest.mark.parametrize("kind", ["llama2-chat", "llama3.1-instruct"])
+def test_long_inputs_are_chunked_not_truncated(kind: str, tiny_checkpoint: Callable[[str], Path]) -> None:
+    m = llamatasks.load(tiny_checkpoint(kind), max_context=160)
+    assert m.tokenizer.count(LONG) > 160
+    s = m.sentiment(LONG)
+    assert s.provenance.chunks > 1 and sum(s.scores.values()) == pytest.approx(1.0)
+    for prompt in m.prompt_for("sentiment", LONG):
+        assert len(prompt.ids) <= 160
+    entities = m.ner(LONG).entities
+    assert any(e.start > len(LONG) // 2 for e in entities)  # the end of the text was read too
+    assert all(LONG[e.start:e.end] == e.text for e in entities)
+    summary = m.summarize(LONG, max_words=15)
+    assert summary.provenance.chunks > 1 and summary.words <= 15
+    t = m.translate(LONG + "\n\n" + LONG[:200], target="fr", source="en")
+    assert t.provenance.chunks > 1 and t.text.count("\n\n") == 1
+
+
+def test_bad_options(models: dict[str, llamatasks.Model]) -> None:
+    m = models["chatml"]
+    with pytest.raises(UnknownTaskError):
+        m.run("poetry", "text")
+    with pytest.raises(InvalidInputError):
+        m.classify("text", labels=["only-one"])
+    with pytest.raises(InvalidInputError):
+        m.sentiment("text", labels=["happy", "sad"])
+    with pytest.raises(InvalidInputError):
+        m.summarize("text", max_words=0)
+    with pytest.raises(InvalidInputError):
+        m.translate("text", target="")
+    with pytest.raises(llamatasks.errors.UnknownLanguageError):
+        m.translate("text", target="xx")
+
+
+def test_prompt_for_shows_the_exact_prompt(models: dict[str, llamatasks.Model]) -> None:
+    m = models["llama3-instruct"]
+    (prompt,) = m.prompt_for("sentiment", "great phone")
+    assert prompt.ids[0] == 128000 and "great phone" in prompt.text and len(prompt.tokens) == len(prompt.ids)
+
+
+def test_top_level_functions_accept_a_model(models: dict[str, llamatasks.Model]) -> None:
+    m = models["chatml"]
+    assert isinstance(llamatasks.sentiment("nice", model=m), Sentiment)
+    assert isinstance(llamatasks.run("ner", ["Tim Cook"], model=m), list)
+
+
+def test_pickle_weights_are_refused(tiny_checkpoint: Callable[[str], Path], tmp_path: Path) -> None:
+    import shutil
+
+    src = tiny_checkpoint("chatml")
+    for f in src.iterdir():
+        if f.suffix != ".safetensors":
+            shutil.copy(f, tmp_path / f.name)
+    (tmp_path / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
+    with pytest.raises(llamatasks.errors.ModelLoadError, match="pickle"):
+        llamatasks.load(tmp_path)
+
+
+def test_truncated_safetensors(tiny_checkpoint: Callable[[str], Path], tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(tiny_checkpoint("chatml"), tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(llamatasks.errors.ModelLoadError, match="could not load the weights"):
+        llamatasks.load(tmp_path / "m")
+
+
+def test_cuda_asked_without_gpu(tiny_checkpoint: Callable[[str], Path]) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(llamatasks.errors.BackendUnavailableError, match="CUDA"):
+        llamatasks.load(tiny_checkpoint("chatml"), device="cuda")
