@@ -168,7 +168,8 @@ def test_checkpoint_loads_from_safetensors(kind: str, tiny_checkpoint: Callable[
     assert isinstance(model, LlamaForCausalLM)
     config = model.config
     assert (config.hidden_size, config.num_hidden_layers) == (64, 2)
-    assert (config.num_attention_heads, config.num_key_value_heads) == (4, 2)  # grouped-query attention
+    kv_heads = 4 if kind == "llama1" else 2  # LLaMA 1 predates grouped-query attention
+    assert (config.num_attention_heads, config.num_key_value_heads) == (4, kv_heads)
     assert model.model.embed_tokens.num_embeddings == config.vocab_size
     assert model.lm_head.out_features == config.vocab_size
     with torch.no_grad():

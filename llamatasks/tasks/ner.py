@@ -122,6 +122,7 @@ class NerTask(Task):
                 if label in requested:
                     entities.append(Entity(text=text[cand.start:cand.end], label=label, start=cand.start,
                                            end=cand.end, score=dist[label]))
-            prov = model.provenance(tokens_in=tokens_in, tokens_out=0, seconds=seconds, chunks=max(1, len(found)))
+            contexts = len({(ctx.start, ctx.end) for ctx, _ in found})
+            prov = model.provenance(tokens_in=tokens_in, tokens_out=0, seconds=seconds, chunks=max(1, contexts))
             results.append(Entities(entities=entities, provenance=prov))
         return results
