@@ -16,6 +16,7 @@ from functools import partial
 from typing import Protocol, TypeVar
 
 from llamatasks.errors import LlamaTasksError
+from llamatasks.evaluation.metrics import EntitySpan
 
 from .data import TranslationExample
 
@@ -50,24 +51,11 @@ class SentimentLike(Protocol):
     def score(self) -> float: ...
 
 
-class EntityLike(Protocol):
-    """What the harness reads from one predicted entity."""
-
-    @property
-    def text(self) -> str: ...
-    @property
-    def label(self) -> str: ...
-    @property
-    def start(self) -> int: ...
-    @property
-    def end(self) -> int: ...
-
-
 class EntitiesLike(Protocol):
     """What the harness reads from an NER result."""
 
     @property
-    def entities(self) -> Sequence[EntityLike]: ...
+    def entities(self) -> Sequence[EntitySpan]: ...
 
 
 class TextLike(Protocol):
