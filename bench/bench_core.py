@@ -319,7 +319,7 @@ def report(env: dict[str, Any], res: dict[str, Any]) -> str:
     if "sentiment" in res:
         s = res["sentiment"]
         out.append(f"sentiment accuracy on the benchmark texts: scoring {s['accuracy_scoring']:.2f}, "
-                   f"naive {s['accuracy_naive']:.2f} ({s['naive_unparsed']} answers unparsable)")
+                   f"naive {s['accuracy_naive']:.2f} ({s['naive_unparsed']} naive answers were neither positive nor negative)")
     if "decode" in res:
         d = res["decode"]
         out.append(f"decode: greedy outputs identical to transformers: {'yes' if d['outputs_identical'] else 'NO'}")
@@ -345,7 +345,6 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
 
     os.environ.setdefault("LLAMATASKS_NO_PROGRESS", "1")
-    os.environ["OMP_NUM_THREADS"] = str(args.threads)
     import torch
     import transformers
 

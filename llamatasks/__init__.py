@@ -3,11 +3,12 @@
 ``import llamatasks`` is cheap: torch and transformers load with a model.
 """
 
-from llamatasks.api import classify, get_model, ner, run, sentiment, summarize, translate
+from llamatasks.api import answer, chat, classify, get_model, ner, run, sentiment, summarize, translate
 from llamatasks.errors import LlamaTasksError
 from llamatasks.model import Model, load
 from llamatasks.profile import ModelProfile
 from llamatasks.results import (
+    Answer,
     Classification,
     Entities,
     Entity,
@@ -21,6 +22,7 @@ from llamatasks.results import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Answer",
     "Classification",
     "Entities",
     "Entity",
@@ -33,6 +35,8 @@ __all__ = [
     "Summary",
     "Translation",
     "__version__",
+    "answer",
+    "chat",
     "classify",
     "get_model",
     "load",

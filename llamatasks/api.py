@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Union
 
 from llamatasks.model import Model, load
-from llamatasks.results import Classification, Entities, Sentiment, Summary, Translation
+from llamatasks.results import Answer, Classification, Entities, Generation, Sentiment, Summary, Translation
 
 ModelLike = Union[Model, str, "os.PathLike[str]", None]
 
@@ -59,6 +59,19 @@ def classify(text: str | Sequence[str], *, labels: Sequence[str], model: ModelLi
              backend: str | None = None) -> Classification | list[Classification]:
     """Zero-shot classification into ``labels``."""
     return get_model(model, backend).classify(text, labels=labels)
+
+
+def answer(question: str, context: str | Sequence[str], *, model: ModelLike = None,
+           backend: str | None = None) -> Answer | list[Answer]:
+    """Extractive answer: a span of ``context`` (with offsets) that answers ``question``."""
+    return get_model(model, backend).answer(question, context)
+
+
+def chat(prompt: str, *, system: str | None = None, max_new_tokens: int = 256, temperature: float = 0.0,
+         seed: int | None = None, model: ModelLike = None, backend: str | None = None) -> Generation:
+    """Free-form answer in the model's own chat format (greedy unless temperature > 0)."""
+    return get_model(model, backend).chat(prompt, system=system, max_new_tokens=max_new_tokens,
+                                          temperature=temperature, seed=seed)
 
 
 def run(task: str, text: str | Sequence[str], *, model: ModelLike = None, backend: str | None = None,

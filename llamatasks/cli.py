@@ -68,6 +68,9 @@ def _print_result(task: str, result: Any) -> None:
         for e in result.entities:
             table.add_row(e.text, e.label, str(e.start), str(e.end), f"{e.score:.2f}")
         out.print(table)
+    elif task == "answer":
+        out.print(f"{result.text}  [{result.start}:{result.end}]" if result.found else "(no answer found)",
+                  markup=False, highlight=False)
     elif task in ("sentiment", "classify"):
         out.print(f"{result.label}  ({result.score:.3f})")
         for label, score in sorted(result.scores.items(), key=lambda kv: -kv[1]):
@@ -121,6 +124,28 @@ def translate(text: Optional[str] = typer.Argument(None, help="Text, or '-' for 
               device: str = DeviceOpt, as_json: bool = JsonOpt, show_prompt: bool = ShowPromptOpt) -> None:
     """Translate a text."""
     _run_task("translate", text, file, model, backend, device, as_json, show_prompt, target=target, source=source)
+
+
+@app.command()
+def answer(question: str = typer.Argument(..., help="The question."),
+           context: Optional[str] = typer.Argument(None, help="Context text, or '-' for stdin."),
+           file: Optional[Path] = FileOpt, model: Optional[str] = ModelOpt, backend: Optional[str] = BackendOpt,
+           device: str = DeviceOpt, as_json: bool = JsonOpt, show_prompt: bool = ShowPromptOpt) -> None:
+    """Extractive answer: a span of the context, with offsets."""
+    _run_task("answer", context, file, model, backend, device, as_json, show_prompt, question=question)
+
+
+@app.command()
+def chat(prompt: str = typer.Argument(..., help="Your message."),
+         system: Optional[str] = typer.Option(None, "--system", help="System message."),
+         max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Longest answer in tokens."),
+         model: Optional[str] = ModelOpt, backend: Optional[str] = BackendOpt, device: str = DeviceOpt,
+         as_json: bool = JsonOpt) -> None:
+    """Free-form chat with the model (greedy)."""
+    from llamatasks.model import load
+
+    result = load(model, backend=backend, device=device).chat(prompt, system=system, max_new_tokens=max_new_tokens)
+    print(result.model_dump_json(indent=2) if as_json else result.text)
 
 
 @app.command()

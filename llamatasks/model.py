@@ -18,7 +18,7 @@ from llamatasks.profile import ModelProfile, build_profile, read_config
 from llamatasks.prompts.formats import PromptFormat
 from llamatasks.prompts.render import Message, Prompt, PromptRenderer, User
 from llamatasks.results import (
-    Classification, Entities, Generation, Provenance, Sentiment, Summary, Translation,
+    Answer, Classification, Entities, Generation, Provenance, Sentiment, Summary, Translation,
 )
 from llamatasks.sources import ModelSource, resolve
 from llamatasks.tasks.inputs import as_text_list, positive_int
@@ -80,6 +80,10 @@ class Model:
     def classify(self, text: str | Sequence[str], *, labels: Sequence[str]) -> Classification | list[Classification]:
         """Zero-shot classification into ``labels``."""
         return self.run("classify", text, labels=labels)
+
+    def answer(self, question: str, context: str | Sequence[str]) -> Answer | list[Answer]:
+        """Extractive answer to ``question``: a span of ``context`` with offsets, never invented text."""
+        return self.run("answer", context, question=question)
 
     def chat(self, prompt: str, *, system: str | None = None, max_new_tokens: int = 256,
              temperature: float = 0.0, seed: int | None = None) -> Generation:

@@ -90,6 +90,16 @@ class Translation(_Frozen):
     provenance: Provenance
 
 
+class Answer(_Frozen):
+    """An extractive answer: ``context[start:end] == text``; ``found`` is False when no span was produced."""
+
+    text: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    found: bool
+    provenance: Provenance
+
+
 class Generation(_Frozen):
     """Free-form model output from ``Model.chat``."""
 

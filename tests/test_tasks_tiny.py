@@ -200,3 +200,27 @@ def test_cuda_asked_without_gpu(tiny_checkpoint: Callable[[str], Path]) -> None:
         pytest.skip("a GPU is present")
     with pytest.raises(llamatasks.errors.BackendUnavailableError, match="CUDA"):
         llamatasks.load(tiny_checkpoint("chatml"), device="cuda")
+
+
+def test_no_stop_tokens_means_no_stopping(models: dict[str, llamatasks.Model]) -> None:
+    m = models["chatml"]
+    ids = [m.tokenizer.encode("Once upon a time")]
+    eos = m.profile.stop_token_ids[0]
+    forced = m.engine.generate(ids, GenerationOptions(max_new_tokens=1, stop_token_ids=()))
+    assert len(forced[0].token_ids) == 1 and forced[0].finish_reason == "length"
+    # A row whose first token is a stop token ends there when asked to, and runs on when not.
+    prompt = ids[0] + forced[0].token_ids
+    stopping = m.engine.generate([prompt], GenerationOptions(max_new_tokens=8, stop_token_ids=(eos,)))
+    running = m.engine.generate([prompt], GenerationOptions(max_new_tokens=8, stop_token_ids=()))
+    assert len(running[0].token_ids) == 8 and running[0].finish_reason == "length"
+    if eos in running[0].token_ids:
+        assert stopping[0].finish_reason == "stop" and eos not in stopping[0].token_ids
+
+
+def test_answer_is_a_span_of_the_context(models: dict[str, llamatasks.Model]) -> None:
+    context = "Apple was founded by Steve Jobs in 1976. The company is based in Cupertino."
+    for kind in ("llama3-instruct", "llama2-chat", "chatml"):
+        a = models[kind].answer("Who founded Apple?", context)
+        assert not a.found or context[a.start:a.end] == a.text
+    with pytest.raises(InvalidInputError):
+        models["chatml"].answer("", context)

@@ -162,7 +162,9 @@ class TorchEngine(Engine):
             top_k=None,
             repetition_penalty=options.repetition_penalty,
             no_repeat_ngram_size=options.no_repeat_ngram_size,
-            eos_token_id=list(options.stop_token_ids) or None,
+            # An empty list, not None: None lets transformers fall back to the
+            # model's own eos, which would stop rows the caller asked to run on.
+            eos_token_id=list(options.stop_token_ids),
             pad_token_id=self._pad_id(options),
         )
         processors = LogitsProcessorList()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from llamatasks.hookspecs import hookimpl
+from llamatasks.tasks.answer import AnswerTask
 from llamatasks.tasks.base import Task
 from llamatasks.tasks.classify import ClassifyTask, SentimentTask
 from llamatasks.tasks.ner import NerTask
@@ -14,6 +15,6 @@ from llamatasks.tasks.translate import TranslateTask
 
 @hookimpl(trylast=True)
 def register_tasks(register: Callable[[Task], None]) -> None:
-    """Register summarize, translate, ner, sentiment and classify."""
-    for task in (SummarizeTask(), TranslateTask(), NerTask(), SentimentTask(), ClassifyTask()):
+    """Register summarize, translate, ner, sentiment, classify and answer."""
+    for task in (SummarizeTask(), TranslateTask(), NerTask(), SentimentTask(), ClassifyTask(), AnswerTask()):
         register(task)

@@ -1,0 +1,114 @@
+"""Extractive question answering: the answer is always a span of the context.
+
+Generation is constrained token by token to continue some contiguous run of
+the context's own tokens, so the model can only copy; the copied text is then
+located in the context by character offsets. A small model that cannot be
+trusted to quote can still point.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from llamatasks.engine.base import GenerationOptions
+from llamatasks.errors import InvalidInputError
+from llamatasks.prompts.render import Message, Prompt, User
+from llamatasks.results import Answer
+from llamatasks.tasks.base import Task, TaskModel
+from llamatasks.tasks.common import split_for
+
+_MAX_ANSWER_TOKENS = 48
+
+
+class SubstringConstraint:
+    """Allows only token sequences that occur contiguously in ``source_ids``."""
+
+    def __init__(self, source_ids: Sequence[int], stop_ids: Sequence[int], final_ids: Sequence[int] = ()) -> None:
+        self.source = list(source_ids)
+        self.stop = list(stop_ids)
+        self.final = set(final_ids)  # tokens that end a sentence: the answer ends with them
+        self.starts = sorted(set(self.source) - self.final)
+
+    def allowed_tokens(self, generated: Sequence[int]) -> Sequence[int] | None:
+        if not generated:
+            return self.starts
+        if generated[-1] in self.final:
+            return self.stop
+        n = len(generated)
+        nexts = {self.source[i + n] for i in range(len(self.source) - n)
+                 if self.source[i:i + n] == list(generated)}
+        return sorted(nexts) + self.stop
+
+
+def locate(context: str, answer: str) -> tuple[int, int] | None:
+    """Character span of ``answer`` in ``context`` (first occurrence), or None."""
+    answer = answer.strip().rstrip(".;!?。").strip()
+    if not answer:
+        return None
+    start = context.find(answer)
+    return (start, start + len(answer)) if start >= 0 else None
+
+
+class AnswerTask(Task):
+    """``answer(question, context)``: a span of the context, never invented text."""
+
+    name = "answer"
+    result_type = Answer
+    description = "extractive question answering; the answer is a span of the context with offsets"
+
+    def _prompt(self, model: TaskModel, context: str, question: str) -> Prompt:
+        messages = [Message("system", "You answer questions by quoting the text."),
+                    Message("user", ["Text: ", User(context), "\n\nQuestion: ", User(question),
+                                     "\nAnswer with the exact words from the text."])]
+        # Prefilling "Answer:" makes the first answer token a mid-sentence one
+        # (" Steve", with its space), the form context tokens take.
+        return model.renderer.render(messages, answer_prefix="Answer:")
+
+    def _question(self, options: dict[str, Any]) -> str:
+        question = options.get("question")
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidInputError("answer needs question= as non-empty text",
+                                    hint='e.g. answer("Who founded Apple?", context=text)')
+        return question
+
+    def prompts(self, model: TaskModel, text: str, **options: Any) -> list[Prompt]:
+        question = self._question(options)
+        chunks = split_for(model, text, lambda t: self._prompt(model, t, question), reserve=_MAX_ANSWER_TOKENS)
+        return [self._prompt(model, c.text, question) for c in chunks]
+
+    def run(self, model: TaskModel, texts: list[str], **options: Any) -> list[BaseModel]:
+        question = self._question(options)
+        started = time.perf_counter()
+        results = []
+        for context in texts:
+            chunks = split_for(model, context, lambda t: self._prompt(model, t, question), reserve=_MAX_ANSWER_TOKENS)
+            prompts = [self._prompt(model, c.text, question) for c in chunks]
+            constraints = [self._constraint(model, c.text) for c in chunks]
+            options_ = GenerationOptions(max_new_tokens=_MAX_ANSWER_TOKENS, stop_token_ids=model.profile.stop_token_ids)
+            outputs = model.generate(prompts, options_, constraints)
+            results.append(self._best(model, context, chunks, prompts, outputs, started))
+        return results
+
+    @staticmethod
+    def _constraint(model: TaskModel, text: str) -> SubstringConstraint:
+        ids = model.tokenizer.encode_inner(" " + text)
+        final = [i for i in set(ids) if any(p in model.tokenizer.decode([i]) for p in ".;!?。")]
+        return SubstringConstraint(ids, model.profile.stop_token_ids, final)
+
+    def _best(self, model: TaskModel, context: str, chunks: Sequence[Any], prompts: Sequence[Prompt],
+              outputs: Sequence[Any], started: float) -> Answer:
+        for chunk, out in zip(chunks, outputs):
+            span = locate(chunk.text, model.tokenizer.decode(out.token_ids))
+            if span is not None:
+                start, end = chunk.start + span[0], chunk.start + span[1]
+                prov = model.provenance(tokens_in=sum(len(p.ids) for p in prompts),
+                                        tokens_out=sum(len(o.token_ids) for o in outputs),
+                                        seconds=time.perf_counter() - started, chunks=len(chunks))
+                return Answer(text=context[start:end], start=start, end=end, found=True, provenance=prov)
+        prov = model.provenance(tokens_in=sum(len(p.ids) for p in prompts), tokens_out=0,
+                                seconds=time.perf_counter() - started, chunks=len(chunks))
+        return Answer(text="", start=0, end=0, found=False, provenance=prov)
