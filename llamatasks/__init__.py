@@ -3,7 +3,17 @@
 ``import llamatasks`` is cheap: torch and transformers load with a model.
 """
 
-from llamatasks.api import answer, chat, classify, get_model, ner, run, sentiment, summarize, translate
+from llamatasks.api import (
+    answer,
+    chat,
+    classify,
+    get_model,
+    ner,
+    run,
+    sentiment,
+    summarize,
+    translate,
+)
 from llamatasks.errors import LlamaTasksError
 from llamatasks.model import Model, load
 from llamatasks.profile import ModelProfile

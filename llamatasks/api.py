@@ -12,7 +12,15 @@ from collections.abc import Sequence
 from typing import Any, Union
 
 from llamatasks.model import Model, load
-from llamatasks.results import Answer, Classification, Entities, Generation, Sentiment, Summary, Translation
+from llamatasks.results import (
+    Answer,
+    Classification,
+    Entities,
+    Generation,
+    Sentiment,
+    Summary,
+    Translation,
+)
 
 ModelLike = Union[Model, str, "os.PathLike[str]", None]
 

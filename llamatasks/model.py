@@ -7,24 +7,35 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel
 
-from llamatasks.engine.base import Constraint, Engine, GenerationOptions, GenerationOutput, LoadRequest, ScoreRequest
-from llamatasks.errors import InvalidInputError
+from llamatasks.engine.base import (
+    Constraint,
+    Engine,
+    GenerationOptions,
+    GenerationOutput,
+    LoadRequest,
+    ScoreRequest,
+)
 from llamatasks.plugins import Registry, default_registry
 from llamatasks.profile import ModelProfile, build_profile, read_config
 from llamatasks.prompts.formats import PromptFormat
 from llamatasks.prompts.render import Message, Prompt, PromptRenderer, User
 from llamatasks.results import (
-    Answer, Classification, Entities, Generation, Provenance, Sentiment, Summary, Translation,
+    Answer,
+    Classification,
+    Entities,
+    Generation,
+    Provenance,
+    Sentiment,
+    Summary,
+    Translation,
 )
 from llamatasks.sources import ModelSource, resolve
 from llamatasks.tasks.inputs import as_text_list, positive_int
 from llamatasks.tokenizer import Tokenizer
-
-T = TypeVar("T")
 
 
 class Model:

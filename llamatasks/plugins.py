@@ -135,7 +135,9 @@ class Registry:
 
     def owners_of(self, kind: str, name: str) -> str:
         """Which plugin registered ``name`` (kind: backend, task or prompt format)."""
-        table = {"backend": self.backends, "task": self.tasks, "prompt format": self.prompt_formats}[kind]
+        tables: dict[str, _Named[Any]] = {"backend": self.backends, "task": self.tasks,
+                                          "prompt format": self.prompt_formats}
+        table = tables[kind]
         return table.owners[name]
 
     def backend(self, name: str) -> Any:

@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from llamatasks.testing.checkpoints import TINY_KINDS, build_tiny_checkpoint, find_fixture_tokenizers
+from llamatasks.testing.checkpoints import (
+    TINY_KINDS,
+    build_tiny_checkpoint,
+    find_fixture_tokenizers,
+)
 
 FIXTURES_MISSING = (
     "LLaMA tokenizer fixtures not found: expected ../shared/fixtures/tokenizers beside the checkout "

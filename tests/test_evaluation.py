@@ -28,7 +28,12 @@ from llamatasks.evaluation import (
     run_eval,
 )
 from llamatasks.evaluation import cli as eval_cli
-from llamatasks.evaluation.baselines import language_name, locate_entities, parse_entity_lines, parse_label
+from llamatasks.evaluation.baselines import (
+    language_name,
+    locate_entities,
+    parse_entity_lines,
+    parse_label,
+)
 
 
 def write_jsonl(path: Path, rows: Sequence[object]) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ class ToxicityTask(Task):
         messages = [Message("user", ["Is this comment toxic?\n\n", User(text)])]
         return [model.renderer.render(messages, answer_prefix="The comment is")]
 
-    def run(self, model: TaskModel, texts: list[str], **options: Any) -> list[BaseModel]:
+    def run(self, model: TaskModel, texts: list[str], **options: Any) -> Sequence[BaseModel]:
         prompts = [self.prompts(model, t)[0] for t in texts]
         dists = label_distributions(model, prompts, {"toxic": ["toxic"], "fine": ["fine"]}, lead=" ")
         return [Classification(label=max(d, key=d.__getitem__), score=max(d.values()), scores=d,

@@ -21,7 +21,12 @@ from llamatasks.engine.base import (
     LoadRequest,
     ScoreRequest,
 )
-from llamatasks.errors import BackendUnavailableError, GenerationError, InvalidInputError, ModelLoadError
+from llamatasks.errors import (
+    BackendUnavailableError,
+    GenerationError,
+    InvalidInputError,
+    ModelLoadError,
+)
 from llamatasks.hookspecs import hookimpl
 
 if TYPE_CHECKING:

@@ -25,7 +25,14 @@ from .predictions import (
     predict_translations,
 )
 from .report import EvalMethod, SettingValue
-from .scoring import TaskScores, normalize_label, score_ner, score_sentiment, score_summaries, score_translations
+from .scoring import (
+    TaskScores,
+    normalize_label,
+    score_ner,
+    score_sentiment,
+    score_summaries,
+    score_translations,
+)
 
 _SENTIMENT_ORDER = ("positive", "negative", "neutral")
 DEFAULT_NER_LABELS = ("PER", "LOC", "ORG", "MISC")

@@ -80,7 +80,7 @@ class AnswerTask(Task):
         chunks = split_for(model, text, lambda t: self._prompt(model, t, question), reserve=_MAX_ANSWER_TOKENS)
         return [self._prompt(model, c.text, question) for c in chunks]
 
-    def run(self, model: TaskModel, texts: list[str], **options: Any) -> list[BaseModel]:
+    def run(self, model: TaskModel, texts: list[str], **options: Any) -> Sequence[BaseModel]:
         question = self._question(options)
         started = time.perf_counter()
         results = []

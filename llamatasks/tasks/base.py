@@ -8,7 +8,12 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
-from llamatasks.engine.base import Constraint, GenerationOptions, GenerationOutput, ScoreRequest
+from llamatasks.engine.base import (
+    Constraint,
+    GenerationOptions,
+    GenerationOutput,
+    ScoreRequest,
+)
 from llamatasks.profile import ModelProfile
 from llamatasks.prompts.formats import PromptFormat
 from llamatasks.prompts.render import Prompt, PromptRenderer
@@ -53,7 +58,7 @@ class Task(ABC):
     description: ClassVar[str] = ""
 
     @abstractmethod
-    def run(self, model: TaskModel, texts: list[str], **options: Any) -> list[BaseModel]:
+    def run(self, model: TaskModel, texts: list[str], **options: Any) -> Sequence[BaseModel]:
         """One result per text."""
 
     @abstractmethod

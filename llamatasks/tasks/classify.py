@@ -49,7 +49,7 @@ class _LabelScoringTask(Task):
         chunks = split_for(model, text, lambda t: self._prompt(model, t, labels), reserve=8)
         return [self._prompt(model, c.text, labels) for c in chunks]
 
-    def run(self, model: TaskModel, texts: list[str], **options: Any) -> list[BaseModel]:
+    def run(self, model: TaskModel, texts: list[str], **options: Any) -> Sequence[BaseModel]:
         labels = self._labels(options)
         started = time.perf_counter()
         per_text = [self.prompts(model, t, **options) for t in texts]

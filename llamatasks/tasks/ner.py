@@ -97,7 +97,7 @@ class NerTask(Task):
     def prompts(self, model: TaskModel, text: str, **options: Any) -> list[Prompt]:
         return [self._prompt(model, ctx.text, text[c.start:c.end]) for ctx, c in self._mentions(model, text)]
 
-    def run(self, model: TaskModel, texts: list[str], **options: Any) -> list[BaseModel]:
+    def run(self, model: TaskModel, texts: list[str], **options: Any) -> Sequence[BaseModel]:
         requested, verbalizers = _label_words(options.get("labels"))
         started = time.perf_counter()
         mentions = [self._mentions(model, t) for t in texts]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -100,7 +101,7 @@ class SummarizeTask(Task):
         return [(fit_words(model.tokenizer.decode(o.token_ids).strip(), max_words), len(p.ids), len(o.token_ids))
                 for p, o in zip(prompts, outputs)]
 
-    def run(self, model: TaskModel, texts: list[str], **options: Any) -> list[BaseModel]:
+    def run(self, model: TaskModel, texts: list[str], **options: Any) -> Sequence[BaseModel]:
         max_words = _max_words(options)
         started = time.perf_counter()
         pending = {i: t for i, t in enumerate(texts)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -20,7 +21,12 @@ from llamatasks.results import Translation
 from llamatasks.tasks.base import Task, TaskModel
 from llamatasks.tasks.chunking import chunk_text
 from llamatasks.tasks.common import text_budget
-from llamatasks.tasks.languages import Language, detect_language, resolve_language, same_language
+from llamatasks.tasks.languages import (
+    Language,
+    detect_language,
+    resolve_language,
+    same_language,
+)
 
 _PIECE_TOKENS = 192  # upper bound on a piece, whatever the context length
 
@@ -64,7 +70,7 @@ class TranslateTask(Task):
         source, target, _ = self._languages(text, options)
         return [self._prompt(model, p, source, target) for p in self._pieces(model, text, source, target) if p.strip()]
 
-    def run(self, model: TaskModel, texts: list[str], **options: Any) -> list[BaseModel]:
+    def run(self, model: TaskModel, texts: list[str], **options: Any) -> Sequence[BaseModel]:
         started = time.perf_counter()
         plans = []
         prompts: list[Prompt] = []
