@@ -69,7 +69,7 @@ def _registry(*plugins: object) -> Registry:
 
 def test_builtins_come_through_the_hooks() -> None:
     registry = _registry()
-    assert set(registry.tasks.items) == {"summarize", "translate", "ner", "sentiment", "classify"}
+    assert set(registry.tasks.items) == {"summarize", "translate", "ner", "sentiment", "classify", "answer"}
     assert "torch" in registry.backends.items
     assert {"llama3", "llama2-chat", "chatml", "zephyr", "completion"} <= set(registry.prompt_formats.items)
     assert registry.owners_of("task", "ner") == "llamatasks.tasks.builtin"
