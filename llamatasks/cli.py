@@ -6,7 +6,9 @@ on stderr and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional
 
@@ -167,19 +169,56 @@ def info(model: Optional[str] = typer.Argument(None, help="Model folder or .gguf
 
 
 @app.command()
-def plugins() -> None:
-    """List plugins and the backends, tasks and prompt formats they registered."""
+def plugins(as_json: bool = JsonOpt) -> None:
+    """List plugins: version, hooks, what each registered, and any problem one caused."""
     from llamatasks.plugins import default_registry
 
     registry = default_registry()
+    registry.add_commands(app)  # idempotent; main() has done it already
+    infos = registry.plugins()
+    if as_json:
+        print(json.dumps({"plugins": [asdict(info) for info in infos],
+                          "registered": [dict(zip(("kind", "name", "plugin", "description"), row))
+                                         for row in _registered_rows(registry)],
+                          "problems": [asdict(problem) for problem in registry.problems]}, indent=2))
+        return
+    table = Table("plugin", "version", "hooks", "registered")
+    for info in infos:
+        name = f"{info.name} ({info.distribution})" if info.distribution else info.name
+        what = ", ".join(info.registered) if info.loaded else "[red]failed to load[/red]"
+        table.add_row(escape(name), info.version or "-", ", ".join(info.hooks) or "-", what or "-")
+    out.print(table)
     table = Table("kind", "name", "plugin", "description")
-    for kind, named in (("backend", registry.backends), ("task", registry.tasks),
-                        ("prompt format", registry.prompt_formats)):
-        for name, item in named.items.items():
-            table.add_row(kind, name, named.owners[name], escape(getattr(item, "description", "")))
+    for row in _registered_rows(registry):
+        table.add_row(*(escape(cell) for cell in row))
     out.print(table)
     for problem in registry.problems:
-        err.print(f"[yellow]plugin {problem.plugin}: {problem.problem}[/yellow]")
+        err.print(f"[yellow]plugin {escape(problem.plugin)}: {escape(problem.problem)}[/yellow]")
+
+
+def _registered_rows(registry: Any) -> list[tuple[str, str, str, str]]:
+    """``(kind, name, plugin, description)`` for everything the plugins registered."""
+    rows = []
+    for kind, named in (("backend", registry.backends), ("task", registry.tasks),
+                        ("prompt format", registry.prompt_formats), ("command", registry.commands)):
+        for name, item in named.items.items():
+            rows.append((kind, name, named.owners[name], _description(item)))
+    return rows
+
+
+def _description(item: Any) -> str:
+    text = getattr(item, "description", None) or getattr(item, "help", None)
+    callback = getattr(item, "callback", None)
+    if not isinstance(text, str) and callback is not None:
+        text = (callback.__doc__ or "").strip().splitlines()[0] if callback.__doc__ else ""
+    return text if isinstance(text, str) else ""
+
+
+def add_plugin_commands(target: typer.Typer | None = None) -> None:
+    """Add the subcommands that plugins contribute through the ``register_commands`` hook."""
+    from llamatasks.plugins import default_registry
+
+    default_registry().add_commands(target if target is not None else app)
 
 
 def _register_eval() -> None:
@@ -196,6 +235,7 @@ _register_eval()
 def main() -> None:
     """Entry point: llamatasks errors become one line on stderr and exit code 2."""
     try:
+        add_plugin_commands()
         app()  # standalone mode: click handles usage errors and --help itself
     except LlamaTasksError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)

@@ -1,9 +1,12 @@
 """The hooks a llamatasks plugin can implement.
 
 Plugins are found through the ``llamatasks`` entry-point group. Every hook is
-collect-style: it receives a ``register`` callable and calls it once per thing
-it contributes. The built-in backends, tasks and prompt formats are registered
-through these same hooks, marked ``trylast`` so an installed plugin comes first.
+collect-style: the ``register_*`` hooks receive a ``register`` callable and call
+it once per thing they contribute; ``register_commands`` receives the CLI's
+typer app. No hook is ``firstresult``. The built-in backends, tasks and prompt
+formats are registered through these same hooks, marked ``trylast`` so an
+installed plugin comes first. ``docs/hooks.md`` documents each hook (a test
+checks that it does).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import TYPE_CHECKING, Callable
 import pluggy
 
 if TYPE_CHECKING:
+    import typer
+
     from llamatasks.engine.base import BackendSpec
     from llamatasks.prompts.formats import PromptFormat
     from llamatasks.tasks.base import Task
@@ -36,3 +41,8 @@ def register_tasks(register: Callable[[Task], None]) -> None:
 @hookspec
 def register_prompt_formats(register: Callable[[PromptFormat], None]) -> None:
     """Register prompt formats: call ``register(fmt)`` once per ``PromptFormat`` instance."""
+
+
+@hookspec
+def register_commands(app: typer.Typer) -> None:
+    """Add CLI subcommands: decorate functions with ``@app.command()`` (or ``app.add_typer(sub, name=...)``)."""

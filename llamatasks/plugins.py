@@ -1,10 +1,10 @@
 """Plugin loading and the typed registry built from the hooks.
 
-This is the only module that calls ``pm.hook.*``: type checkers cannot see
-through pluggy's hook relay, so everything else goes through ``Registry``.
-A plugin that fails to import, raises inside a hook or registers a name that
-is already taken is reported with a warning naming it and skipped; the rest
-keeps working.
+This is the only module that calls hook implementations: type checkers cannot
+see through pluggy's hook relay, so everything else goes through ``Registry``.
+A plugin that fails to import, raises inside a hook, registers a name that is
+already taken, returns the wrong type or implements a hook that does not exist
+is reported with a warning naming it and skipped; the rest keeps working.
 """
 
 from __future__ import annotations
@@ -14,18 +14,27 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pluggy
 
 from llamatasks import hookspecs
 from llamatasks.errors import PluginError, UnknownBackendError, UnknownTaskError
 
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+    import typer
+
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "llamatasks.backends.torch_backend",
+    "llamatasks.backends.onnx_backend",
     "llamatasks.prompts.builtin",
     "llamatasks.tasks.builtin",
 )
+
+#: Comma-separated entry-point names: only these installed plugins load.
+PLUGINS_ENV = "LLAMATASKS_PLUGINS"
 
 T = TypeVar("T")
 
@@ -36,6 +45,49 @@ class PluginProblem:
 
     plugin: str
     problem: str
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """The installed distribution an entry-point plugin came from."""
+
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One plugin as ``llamatasks plugins`` shows it.
+
+    Attributes:
+        name: The plugin's name (its entry-point name, or the built-in module's dotted path).
+        version: Its distribution's version; llamatasks' own for built-ins; None when unknown.
+        distribution: The distribution that installed it; None for built-ins and in-process plugins.
+        hooks: The hooks it implements.
+        registered: What it registered, as ``"task redact"``, ``"backend openai"``...
+        loaded: False when it failed to load (then ``hooks`` and ``registered`` are empty).
+        problems: What went wrong with it.
+    """
+
+    name: str
+    version: str | None
+    distribution: str | None
+    hooks: tuple[str, ...]
+    registered: tuple[str, ...]
+    loaded: bool = True
+    problems: tuple[str, ...] = ()
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager for the ``llamatasks`` hooks, plus what entry-point loading found."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT_NAME)
+        self.add_hookspecs(hookspecs)
+        #: Entry points that failed to load or register, with their problem.
+        self.load_problems: list[PluginProblem] = []
+        #: Plugin name -> the distribution it came from (None: unknown), for every entry point tried.
+        self.distributions: dict[str, Distribution | None] = {}
 
 
 @dataclass
@@ -58,16 +110,15 @@ class _Named(Generic[T]):
 
 def _plugin_names_allowed() -> set[str] | None:
     """Names from ``LLAMATASKS_PLUGINS`` (comma-separated), or None for all."""
-    value = os.environ.get("LLAMATASKS_PLUGINS")
+    value = os.environ.get(PLUGINS_ENV)
     if value is None:
         return None
     return {name.strip() for name in value.split(",") if name.strip()}
 
 
-def make_plugin_manager(load_entrypoints: bool = True) -> pluggy.PluginManager:
+def make_plugin_manager(load_entrypoints: bool = True) -> PluginManager:
     """Create a plugin manager with the built-in plugins and, optionally, installed ones."""
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    pm.add_hookspecs(hookspecs)
+    pm = PluginManager()
     for dotted in DEFAULT_PLUGINS:
         pm.register(importlib.import_module(dotted), name=dotted)
     if load_entrypoints:
@@ -75,25 +126,39 @@ def make_plugin_manager(load_entrypoints: bool = True) -> pluggy.PluginManager:
     return pm
 
 
-def _load_entrypoints(pm: pluggy.PluginManager) -> None:
+def _load_entrypoints(pm: PluginManager) -> None:
     from importlib.metadata import entry_points
 
     allowed = _plugin_names_allowed()
     for ep in entry_points(group=hookspecs.PROJECT_NAME):
         if allowed is not None and ep.name not in allowed:
             continue
+        pm.distributions[ep.name] = _distribution_of(ep)
         try:
-            pm.register(ep.load(), name=ep.name)
+            plugin = ep.load()
         except Exception as exc:  # a broken plugin must not break llamatasks
-            _FAILED_IMPORTS.append(PluginProblem(ep.name, f"failed to load: {exc!r}"))
-            warnings.warn(f"llamatasks plugin {ep.name} failed to load and was skipped: {exc!r}", stacklevel=2)
+            _load_failed(pm, ep.name, f"failed to load: {exc!r}")
+            continue
+        try:
+            pm.register(plugin, name=ep.name)
+        except Exception as exc:  # pluggy.PluginValidationError, or a name registered twice
+            _load_failed(pm, ep.name, f"could not be registered: {exc}")
 
 
-_FAILED_IMPORTS: list[PluginProblem] = []
+def _load_failed(pm: PluginManager, name: str, problem: str) -> None:
+    pm.load_problems.append(PluginProblem(name, f"{problem}; skipped"))
+    warnings.warn(f"llamatasks plugin {name} {problem}; skipped", stacklevel=3)
+
+
+def _distribution_of(ep: EntryPoint) -> Distribution | None:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return None
+    return Distribution(name=dist.metadata["Name"] or ep.name, version=dist.version)
 
 
 class Registry:
-    """Backends, tasks and prompt formats collected from every plugin."""
+    """Backends, tasks, prompt formats and CLI commands collected from every plugin."""
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         from llamatasks.engine.base import BackendSpec
@@ -101,44 +166,127 @@ class Registry:
         from llamatasks.tasks.base import Task
 
         self.pm = pm
-        self.problems: list[PluginProblem] = list(_FAILED_IMPORTS)
+        self.problems: list[PluginProblem] = list(getattr(pm, "load_problems", []))
         self.backends: _Named[BackendSpec] = _Named("backend")
         self.tasks: _Named[Task] = _Named("task")
         self.prompt_formats: _Named[PromptFormat] = _Named("prompt format")
+        self.commands: _Named[Any] = _Named("command")
+        self._command_apps: list[typer.Typer] = []
+        self._check_hook_names()
         self._collect("register_backends", self.backends, BackendSpec)
         self._collect("register_tasks", self.tasks, Task)
         self._collect("register_prompt_formats", self.prompt_formats, PromptFormat)
 
-    def _collect(self, hook_name: str, table: _Named[Any], expected: type) -> None:
-        # Each implementation is called on its own so that one raising plugin
-        # is reported and skipped instead of aborting the whole hook call.
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls()[::-1]:
+    def _impls(self, hook_name: str) -> list[pluggy.HookImpl]:
+        # pluggy lists implementations in reverse call order; reversed, tryfirst
+        # and later-registered plugins come first and the trylast built-ins last.
+        return getattr(self.pm.hook, hook_name).get_hookimpls()[::-1]
+
+    def _check_hook_names(self) -> None:
+        """Report implementations of hooks that do not exist (a typo never silently does nothing)."""
+        for name, plugin in self.pm.list_name_plugin():
+            for caller in self.pm.get_hookcallers(plugin) or []:
+                if not caller.has_spec() and not any(i.optionalhook for i in caller.get_hookimpls()):
+                    self._report(name, f"implements {caller.name}, which is not a llamatasks hook; ignored")
+
+    def _collect(self, hook_name: str, table: _Named[Any], expected: type[Any]) -> None:
+        # Each implementation is called on its own, and its registrations are
+        # kept only if it returns normally, so that one raising plugin is
+        # reported and skipped instead of aborting the whole hook call.
+        for impl in self._impls(hook_name):
             owner = impl.plugin_name
-            register = self._register_into(table, expected, owner)
-            try:
-                impl.function(register)
-            except Exception as exc:
-                self._report(owner, f"{hook_name} raised {exc!r}; its registrations were skipped")
+            staged: list[Any] = []
+            if not self._call(impl, hook_name, staged.append):
+                continue
+            for item in staged:
+                if not isinstance(item, expected):
+                    self._report(owner, f"registered {item!r}, not a {expected.__name__}; ignored")
+                    continue
+                table.add(item.name, item, owner, self.problems)
 
-    def _register_into(self, table: _Named[Any], expected: type, owner: str) -> Callable[[Any], None]:
-        def register(item: Any) -> None:
-            if not isinstance(item, expected):
-                self._report(owner, f"registered {item!r}, not a {expected.__name__}; ignored")
-                return
-            table.add(item.name, item, owner, self.problems)
-
-        return register
+    def _call(self, impl: pluggy.HookImpl, hook_name: str, arg: Any) -> bool:
+        try:
+            result = impl.function(arg)
+        except Exception as exc:
+            self._report(impl.plugin_name, f"{hook_name} raised {exc!r}; its registrations were skipped")
+            return False
+        if result is not None:
+            self._report(impl.plugin_name, f"{hook_name} returned {result!r}; hooks register, they return nothing")
+        return True
 
     def _report(self, owner: str, problem: str) -> None:
         self.problems.append(PluginProblem(owner, problem))
         warnings.warn(f"llamatasks plugin {owner}: {problem}", stacklevel=3)
 
+    # -- CLI commands ----------------------------------------------------------
+
+    def add_commands(self, app: typer.Typer) -> None:
+        """Let every plugin add subcommands to ``app`` (once per app).
+
+        Each plugin writes into a typer app of its own; its commands are then
+        moved into ``app``, except those whose name is already taken.
+        """
+        if any(seen is app for seen in self._command_apps):
+            return
+        self._command_apps.append(app)
+        import typer
+
+        builtin = {name for name, _, _ in _commands_of(app)}
+        for impl in self._impls("register_commands"):
+            staging = typer.Typer()
+            if not self._call(impl, "register_commands", staging):
+                continue
+            for name, info, is_group in _commands_of(staging):
+                owner = impl.plugin_name
+                if name is None:
+                    self._report(owner, "added a command group without a name; ignored")
+                elif name in builtin:
+                    self._report(owner, f"command {name!r} is a built-in llamatasks command; ignored")
+                elif name not in self.commands.items:
+                    (app.registered_groups if is_group else app.registered_commands).append(info)
+                    self.commands.add(name, info, owner, self.problems)
+                else:
+                    self.commands.add(name, info, owner, self.problems)  # reports the clash
+
+    # -- lookups -----------------------------------------------------------------
+
+    def _tables(self) -> dict[str, _Named[Any]]:
+        return {"backend": self.backends, "task": self.tasks, "prompt format": self.prompt_formats,
+                "command": self.commands}
+
     def owners_of(self, kind: str, name: str) -> str:
-        """Which plugin registered ``name`` (kind: backend, task or prompt format)."""
-        tables: dict[str, _Named[Any]] = {"backend": self.backends, "task": self.tasks,
-                                          "prompt format": self.prompt_formats}
-        table = tables[kind]
-        return table.owners[name]
+        """Which plugin registered ``name`` (kind: backend, task, prompt format or command)."""
+        return self._tables()[kind].owners[name]
+
+    def plugins(self) -> list[PluginInfo]:
+        """Every plugin: loaded ones in registration order, then those that failed to load."""
+        registered: dict[str, list[str]] = {}
+        for kind, table in self._tables().items():
+            for name, owner in table.owners.items():
+                registered.setdefault(owner, []).append(f"{kind} {name}")
+        problems: dict[str, list[str]] = {}
+        for p in self.problems:
+            problems.setdefault(p.plugin, []).append(p.problem)
+        infos = []
+        for name, plugin in self.pm.list_name_plugin():
+            dist = self._distribution(name)
+            hooks = tuple(c.name for c in self.pm.get_hookcallers(plugin) or [])
+            infos.append(PluginInfo(name=name, version=dist.version if dist else _version_of(name, plugin),
+                                    distribution=dist.name if dist else None, hooks=hooks,
+                                    registered=tuple(registered.get(name, ())),
+                                    problems=tuple(problems.get(name, ()))))
+        loaded = {info.name for info in infos}
+        for p in getattr(self.pm, "load_problems", []):
+            if p.plugin not in loaded:
+                dist = self._distribution(p.plugin)
+                infos.append(PluginInfo(name=p.plugin, version=dist.version if dist else None,
+                                        distribution=dist.name if dist else None, hooks=(), registered=(),
+                                        loaded=False, problems=tuple(problems.get(p.plugin, ()))))
+                loaded.add(p.plugin)
+        return infos
+
+    def _distribution(self, name: str) -> Distribution | None:
+        return getattr(self.pm, "distributions", {}).get(name)
 
     def backend(self, name: str) -> Any:
         """The ``BackendSpec`` registered as ``name``."""
@@ -167,6 +315,32 @@ class Registry:
             known = ", ".join(sorted(self.prompt_formats.items))
             raise PluginError(f"unknown prompt format {name!r} (registered: {known})",
                               hint="run `llamatasks plugins` to list the prompt formats") from None
+
+
+def _commands_of(app: typer.Typer) -> list[tuple[str | None, Any, bool]]:
+    """``(name, info, is_group)`` for each command and command group added to a typer app."""
+    from typer.main import get_command_name
+
+    commands: list[tuple[str | None, Any, bool]] = []
+    for info in app.registered_commands:
+        name = info.name or (get_command_name(info.callback.__name__) if info.callback else None)
+        commands.append((name, info, False))
+    for group in app.registered_groups:
+        # typer resolves a group's name from add_typer(name=...) or the sub-app's own Typer(name=...).
+        name = next((n for n in (group.name, group.typer_instance and group.typer_instance.info.name)
+                     if isinstance(n, str)), None)
+        commands.append((name, group, True))
+    return commands
+
+
+def _version_of(name: str, plugin: object) -> str | None:
+    """llamatasks' version for built-ins; a plugin module's ``__version__`` where it has one."""
+    if name in DEFAULT_PLUGINS:
+        from llamatasks import __version__
+
+        return __version__
+    version = getattr(plugin, "__version__", None)
+    return version if isinstance(version, str) else None
 
 
 @lru_cache(maxsize=1)

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from pydantic import BaseModel
+from typer.testing import CliRunner
 
 import llamatasks
 from llamatasks.hookspecs import hookimpl
@@ -90,3 +92,222 @@ def test_broken_plugins_are_reported_and_skipped() -> None:
     assert "not a BackendSpec" in problems["WrongTypePlugin"]
     assert "already registered" in " ".join(problems.values())
     assert "toxicity" in registry.tasks.items and "ner" in registry.tasks.items  # everything else still works
+
+
+# -- entry points, versions and the `llamatasks plugins` listing ----------------------------------
+
+class FakeDistribution:
+    def __init__(self, name: str, version: str) -> None:
+        self.metadata = {"Name": name}
+        self.version = version
+
+
+class FakeEntryPoint:
+    """An entry point of the ``llamatasks`` group whose ``load`` returns ``target`` or raises it."""
+
+    def __init__(self, name: str, target: object, dist: FakeDistribution | None = None) -> None:
+        self.name, self.target, self.dist = name, target, dist
+
+    def load(self) -> object:
+        if isinstance(self.target, BaseException):
+            raise self.target
+        return self.target
+
+
+@pytest.fixture
+def installed(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Pretend these entry points are installed (``installed(ep, ...)``); a fresh default registry around the test."""
+    import importlib.metadata
+
+    from llamatasks.plugins import default_registry
+
+    original = importlib.metadata.entry_points
+
+    def install(*eps: FakeEntryPoint) -> None:
+        def entry_points(group: str | None = None, **kwargs: Any) -> Any:
+            return list(eps) if group == "llamatasks" else original(group=group, **kwargs)
+
+        monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+
+    default_registry.cache_clear()
+    yield install
+    default_registry.cache_clear()
+
+
+GOOD = FakeEntryPoint("good", TaskPlugin(), FakeDistribution("llamatasks-good", "0.3.1"))
+BROKEN = FakeEntryPoint("broken", ImportError("No module named 'llamatasks_broken'"),
+                        FakeDistribution("llamatasks-broken", "1.2"))
+
+
+def test_a_plugin_that_fails_to_import_is_reported_and_skipped(installed: Callable[..., None]) -> None:
+    installed(BROKEN, GOOD)
+    with pytest.warns(UserWarning, match="broken failed to load"):
+        registry = Registry(make_plugin_manager())
+    assert "toxicity" in registry.tasks.items and "ner" in registry.tasks.items
+    infos = {info.name: info for info in registry.plugins()}
+    broken = infos["broken"]
+    assert not broken.loaded and broken.version == "1.2" and broken.distribution == "llamatasks-broken"
+    assert "No module named 'llamatasks_broken'" in broken.problems[0]
+    good = infos["good"]
+    assert (good.version, good.distribution, good.hooks, good.registered) == (
+        "0.3.1", "llamatasks-good", ("register_tasks",), ("task toxicity",))
+    assert infos["llamatasks.tasks.builtin"].version == llamatasks.__version__
+
+
+def test_llamatasks_plugins_env_restricts_entry_points(installed: Callable[..., None],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    installed(BROKEN, GOOD)
+    monkeypatch.setenv("LLAMATASKS_PLUGINS", "good")
+    registry = Registry(make_plugin_manager())  # the broken one is not even imported: no warning
+    assert [p.name for p in registry.plugins() if not p.name.startswith("llamatasks.")] == ["good"]
+    assert registry.problems == []
+    monkeypatch.setenv("LLAMATASKS_PLUGINS", "")
+    assert "toxicity" not in Registry(make_plugin_manager()).tasks.items
+
+
+class BadSignaturePlugin:
+    @hookimpl
+    def register_tasks(self, add: Callable[[Task], None]) -> None:  # the hook's argument is `register`
+        add(ToxicityTask())
+
+
+def test_a_plugin_pluggy_refuses_is_reported_and_skipped(installed: Callable[..., None]) -> None:
+    installed(FakeEntryPoint("badsig", BadSignaturePlugin()), GOOD)
+    with pytest.warns(UserWarning, match="badsig could not be registered"):
+        registry = Registry(make_plugin_manager())
+    assert "toxicity" in registry.tasks.items  # from `good`
+    assert any(p.plugin == "badsig" and "add" in p.problem for p in registry.problems)
+
+
+class TypoPlugin:
+    @hookimpl
+    def register_task(self, register: Callable[[Task], None]) -> None:
+        register(ToxicityTask())
+
+
+class HalfwayPlugin:
+    @hookimpl
+    def register_tasks(self, register: Callable[[Task], None]) -> None:
+        register(ToxicityTask())
+        raise ValueError("second task failed")
+
+
+class TaskClassPlugin:
+    @hookimpl
+    def register_tasks(self, register: Callable[[Any], None]) -> None:
+        register(ToxicityTask)  # the class, not an instance
+
+
+class ReturningPlugin:
+    @hookimpl
+    def register_tasks(self, register: Callable[[Task], None]) -> list[Task]:
+        task = ToxicityTask()
+        register(task)
+        return [task]
+
+
+def problems_of(registry: Registry, plugin: str) -> str:
+    return " | ".join(p.problem for p in registry.problems if p.plugin == plugin)
+
+
+def test_a_hook_that_does_not_exist_is_reported() -> None:
+    with pytest.warns(UserWarning, match="register_task, which is not a llamatasks hook"):
+        registry = _registry(TypoPlugin())
+    assert "toxicity" not in registry.tasks.items
+
+
+def test_a_raising_hook_loses_all_its_registrations() -> None:
+    with pytest.warns(UserWarning, match="second task failed"):
+        registry = _registry(HalfwayPlugin())
+    assert "toxicity" not in registry.tasks.items
+    assert "register_tasks raised ValueError('second task failed')" in problems_of(registry, "HalfwayPlugin")
+
+
+def test_a_task_class_instead_of_an_instance_is_reported() -> None:
+    with pytest.warns(UserWarning, match="not a Task"):
+        registry = _registry(TaskClassPlugin())
+    assert "toxicity" not in registry.tasks.items
+
+
+def test_a_hook_that_returns_a_value_is_reported_but_its_registrations_kept() -> None:
+    with pytest.warns(UserWarning, match="returned"):
+        registry = _registry(ReturningPlugin())
+    assert "toxicity" in registry.tasks.items
+
+
+def test_a_duplicate_name_names_the_first_owner() -> None:
+    # pluggy calls the plugin registered last first: TaskPlugin registers "toxicity" first.
+    with pytest.warns(UserWarning, match="already registered by TaskPlugin"):
+        registry = _registry(DuplicatePlugin(), TaskPlugin())
+    assert registry.owners_of("task", "toxicity") == "TaskPlugin"
+    assert "task 'toxicity' is already registered by TaskPlugin" in problems_of(registry, "DuplicatePlugin")
+
+
+class CommandPlugin:
+    @hookimpl
+    def register_commands(self, app: typer.Typer) -> None:
+        @app.command()
+        def toxicity(text: str) -> None:
+            """Toxicity of a text."""
+            typer.echo(f"toxicity of {text}")
+
+        @app.command("ner")
+        def my_ner() -> None:
+            """Clashes with the built-in `ner` command."""
+
+        app.add_typer(typer.Typer())  # a group without a name
+
+
+class SecondCommandPlugin:
+    @hookimpl
+    def register_commands(self, app: typer.Typer) -> None:
+        app.command("toxicity")(lambda: None)
+
+
+class RaisingCommandPlugin:
+    @hookimpl
+    def register_commands(self, app: typer.Typer) -> None:
+        raise RuntimeError("no commands today")
+
+
+def test_plugin_commands_are_added_and_clashes_reported() -> None:
+    from llamatasks.cli import app as builtin_app
+
+    registry = _registry(SecondCommandPlugin(), RaisingCommandPlugin(), CommandPlugin())  # CommandPlugin runs first
+    app = typer.Typer()
+    app.registered_commands = list(builtin_app.registered_commands)  # a copy: the real CLI stays as it is
+    with pytest.warns(UserWarning):
+        registry.add_commands(app)
+    result = CliRunner().invoke(app, ["toxicity", "you are lovely"])
+    assert result.exit_code == 0 and result.output.strip() == "toxicity of you are lovely"
+    assert registry.owners_of("command", "toxicity") == "CommandPlugin"
+    assert "'ner' is a built-in llamatasks command" in problems_of(registry, "CommandPlugin")
+    assert "without a name" in problems_of(registry, "CommandPlugin")
+    assert "already registered by CommandPlugin" in problems_of(registry, "SecondCommandPlugin")
+    assert "no commands today" in problems_of(registry, "RaisingCommandPlugin")
+    registry.add_commands(app)  # a second call adds nothing twice
+    assert [c.name for c in app.registered_commands].count("toxicity") == 0  # named by its function
+    assert sum(c.callback.__name__ == "toxicity" for c in app.registered_commands if c.callback) == 1
+
+
+def test_cli_plugins_lists_versions_hooks_registrations_and_problems(installed: Callable[..., None]) -> None:
+    import json
+
+    from llamatasks.cli import app
+
+    installed(BROKEN, GOOD)
+    with pytest.warns(UserWarning):
+        result = CliRunner().invoke(app, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    listing = json.loads(result.stdout)
+    plugins = {p["name"]: p for p in listing["plugins"]}
+    assert plugins["good"]["version"] == "0.3.1" and plugins["good"]["registered"] == ["task toxicity"]
+    assert plugins["broken"]["loaded"] is False and "failed to load" in plugins["broken"]["problems"][0]
+    assert plugins["llamatasks.backends.torch_backend"]["hooks"] == ["register_backends"]
+    assert {"kind": "task", "name": "toxicity", "plugin": "good", "description": ""} in listing["registered"]
+    assert any(p["plugin"] == "broken" for p in listing["problems"])
+
+    shown = CliRunner().invoke(app, ["plugins"], terminal_width=200)  # the registry is built: no new warning
+    assert shown.exit_code == 0
+    assert "failed to load" in shown.stdout and "0.3.1" in shown.stdout
+    assert "plugin broken: failed to load" in shown.stderr

@@ -1,0 +1,228 @@
+"""Decode and prefill speed: ONNX Runtime exports vs transformers ``generate``, in one run.
+
+Usage::
+
+    python bench/bench_onnx.py                         # SmolLM2-135M default model, fp32 + int8
+    python bench/bench_onnx.py --threads 1 --json out.json
+    python bench/bench_onnx.py --model path/to/llama --precisions fp32 int8 int4
+
+Measures, each the median of ``--repeats`` runs after a warm-up:
+
+* decode tok/s: batch 1, greedy, ``--new-tokens`` tokens after a 32-token prompt;
+* prefill tok/s: one forward pass over a ``--prompt-tokens`` prompt;
+* batch-8 throughput: new tokens/s generating ``--new-tokens`` for 8 prompts of
+  different lengths (left-padded for transformers, right-padded for ONNX).
+
+The baseline is plain transformers ``generate`` in float32 with the same number
+of threads. llama-cpp-python runs too when installed (on the default model's
+GGUF, or ``--gguf``). Exports are cached under ``--exports`` and reused.
+Absolute numbers drift with the machine and its load; compare the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+DECODE_PROMPT = 32
+BATCH_LENGTHS = (24, 40, 56, 72, 88, 104, 120, 136)
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> float:
+    """Median seconds of ``fn`` over ``repeats`` runs, after one warm-up run."""
+    fn()
+    runs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - started)
+    return statistics.median(runs)
+
+
+def prompt(length: int, vocab: int, seed: int = 0) -> list[int]:
+    """Deterministic token ids away from the special tokens at both ends of the vocabulary."""
+    import numpy as np
+
+    return np.random.default_rng(seed).integers(100, min(vocab, 30000) - 100, length).tolist()
+
+
+# -- engines ------------------------------------------------------------------------
+
+
+def bench_transformers(source: Path, args: argparse.Namespace, vocab: int) -> dict[str, float]:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.set_num_threads(args.threads)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32).eval()
+    n = args.new_tokens
+
+    def generate(ids: torch.Tensor, mask: torch.Tensor) -> None:
+        with torch.inference_mode():
+            model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                           pad_token_id=0)
+
+    def forward(ids: torch.Tensor) -> None:
+        with torch.inference_mode():
+            model(input_ids=ids, logits_to_keep=1)
+
+    short = torch.tensor([prompt(DECODE_PROMPT, vocab)])
+    long = torch.tensor([prompt(args.prompt_tokens, vocab)])
+    width = max(BATCH_LENGTHS)
+    batch = torch.zeros((len(BATCH_LENGTHS), width), dtype=torch.long)
+    mask = torch.zeros_like(batch)
+    for row, length in enumerate(BATCH_LENGTHS):
+        batch[row, width - length:] = torch.tensor(prompt(length, vocab, seed=row))
+        mask[row, width - length:] = 1
+    prefill_short = timed(lambda: forward(short), args.repeats)
+    decode = timed(lambda: generate(short, torch.ones_like(short)), args.repeats) - prefill_short
+    prefill = timed(lambda: forward(long), args.repeats)
+    batched = timed(lambda: generate(batch, mask), args.repeats)
+    return {"decode_tok_s": n / decode, "prefill_tok_s": args.prompt_tokens / prefill,
+            "batch8_tok_s": n * len(BATCH_LENGTHS) / batched}
+
+
+def bench_onnx(export: Path, args: argparse.Namespace, vocab: int) -> dict[str, float]:
+    import numpy as np
+
+    from llamatasks.backends.onnx.engine import OnnxEngine
+    from llamatasks.engine.base import GenerationOptions, LoadRequest
+
+    os.environ["LLAMATASKS_ONNX_THREADS"] = str(args.threads)
+    engine = OnnxEngine.load(LoadRequest(path=export, device="cpu"))
+    options = GenerationOptions(max_new_tokens=args.new_tokens)  # no stop tokens: always the full length
+    short, long = prompt(DECODE_PROMPT, vocab), prompt(args.prompt_tokens, vocab)
+    batch = [prompt(length, vocab, seed=row) for row, length in enumerate(BATCH_LENGTHS)]
+
+    def forward(ids: list[int]) -> None:
+        cache = engine.decoder.new_cache(1, len(ids))
+        engine.decoder.forward(np.array([ids]), np.array([len(ids)]), cache, np.array([[len(ids) - 1]]))
+
+    prefill_short = timed(lambda: forward(short), args.repeats)
+    decode = timed(lambda: engine.generate([short], options), args.repeats) - prefill_short
+    prefill = timed(lambda: forward(long), args.repeats)
+    batched = timed(lambda: engine.generate(batch, options), args.repeats)
+    engine.close()
+    return {"decode_tok_s": args.new_tokens / decode, "prefill_tok_s": args.prompt_tokens / prefill,
+            "batch8_tok_s": args.new_tokens * len(BATCH_LENGTHS) / batched}
+
+
+def bench_llama_cpp(gguf: Path, args: argparse.Namespace) -> dict[str, float]:
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(gguf), n_threads=args.threads, n_threads_batch=args.threads,
+                n_ctx=max(1024, args.prompt_tokens + args.new_tokens + 64), n_batch=512, verbose=False)
+    vocab = llm.n_vocab()
+
+    def run(ids: list[int], new: int) -> None:
+        llm.reset()
+        if new == 0:
+            llm.eval(ids)
+            return
+        for i, _ in enumerate(llm.generate(ids, temp=0.0, reset=True)):  # greedy; never stops on its own
+            if i + 1 >= new:
+                break
+
+    short, long = prompt(DECODE_PROMPT, vocab), prompt(args.prompt_tokens, vocab)
+    prefill_short = timed(lambda: run(short, 0), args.repeats)
+    decode = timed(lambda: run(short, args.new_tokens), args.repeats) - prefill_short
+    prefill = timed(lambda: run(long, 0), args.repeats)
+    return {"decode_tok_s": args.new_tokens / decode, "prefill_tok_s": args.prompt_tokens / prefill}
+
+
+# -- driver -------------------------------------------------------------------------
+
+
+def ensure_export(model: str | None, root: Path, precision: str, force: bool) -> Path:
+    from llamatasks_export import MANIFEST_NAME, export_onnx
+
+    out = root / precision
+    if not (out / MANIFEST_NAME).is_file():
+        started = time.perf_counter()
+        manifest = export_onnx(model, out, precision, force=force, overwrite=True)  # type: ignore[arg-type]
+        v = manifest.validation
+        print(f"exported {precision} in {time.perf_counter() - started:.0f} s: top-1 {v.top1_agreement:.1%}, "
+              f"greedy {v.greedy_agreement:.1%}, max |diff| {v.max_abs_logit_diff:.2e}", file=sys.stderr)
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="Model folder or .gguf (default: the embedded SmolLM2).")
+    parser.add_argument("--exports", type=Path, default=Path(".bench-exports"), help="Where exports are cached.")
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "int8"], choices=["fp32", "fp16", "int8", "int4"])
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--prompt-tokens", type=int, default=400)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--gguf", type=Path, default=None, help="GGUF for llama-cpp-python (default: the default model's).")
+    parser.add_argument("--force", action="store_true", help="Keep exports that fail validation (e.g. int4).")
+    parser.add_argument("--also", type=Path, nargs="*", default=[], help="Existing export folders to run too.")
+    parser.add_argument("--json", type=Path, default=None, help="Also write the results here.")
+    args = parser.parse_args(argv)
+
+    from llamatasks.profile import read_config
+    from llamatasks.sources import resolve
+
+    source = resolve(args.model)
+    vocab = int(read_config(source.path)["vocab_size"])
+    root = args.exports / source.path.name
+    exports = {p: ensure_export(args.model, root, p, args.force) for p in args.precisions}
+    results: dict[str, dict[str, float]] = {}
+    results["transformers fp32"] = bench_transformers(source.path, args, vocab)
+    for precision, path in exports.items():
+        results[f"onnx {precision}"] = bench_onnx(path, args, vocab)
+    for path in args.also:
+        results[f"onnx {path.name}"] = bench_onnx(path, args, vocab)
+    gguf = args.gguf or _default_gguf(args.model)
+    if gguf is not None and _has("llama_cpp"):
+        try:
+            results[f"llama.cpp {gguf.name}"] = bench_llama_cpp(gguf, args)
+        except Exception as exc:  # an optional comparison must not sink the run
+            print(f"llama-cpp-python failed: {exc!r}", file=sys.stderr)
+    report = {"model": source.name, "threads": args.threads, "new_tokens": args.new_tokens,
+              "prompt_tokens": args.prompt_tokens, "results": results}
+    print_table(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return report
+
+
+def print_table(report: dict[str, Any]) -> None:
+    base = report["results"]["transformers fp32"]["decode_tok_s"]
+    print(f"\n{report['model']}, {report['threads']} threads, decode {report['new_tokens']} tokens, "
+          f"prefill {report['prompt_tokens']} tokens\n")
+    print("| engine | decode tok/s | x baseline | prefill tok/s | batch-8 tok/s |")
+    print("|---|---|---|---|---|")
+    for name, r in report["results"].items():
+        batch = f"{r['batch8_tok_s']:.1f}" if "batch8_tok_s" in r else "-"
+        print(f"| {name} | {r['decode_tok_s']:.1f} | {r['decode_tok_s'] / base:.2f} | {r['prefill_tok_s']:.0f} | {batch} |")
+
+
+def _default_gguf(model: str | None) -> Path | None:
+    if model is not None:
+        return Path(model) if str(model).endswith(".gguf") else None
+    from llamatasks.errors import ModelNotFoundError
+    from llamatasks.sources import default_gguf
+
+    try:
+        return default_gguf()
+    except ModelNotFoundError:
+        return None
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Render docs/quality.md from `llamatasks eval --json` reports (and the sentiment ablation).
+
+    python bench/quality_report.py REPORT_DIR > docs/quality.md
+
+REPORT_DIR holds files named TASK-METHOD.json as written by
+`llamatasks eval TASK --data FILE --method METHOD --json REPORT_DIR/TASK-METHOD.json`,
+and optionally ablate-sentiment.json from bench/ablate_sentiment.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+TASKS = ("sentiment", "ner", "summarize", "translate")
+METRICS = {
+    "sentiment": ("accuracy", "macro_f1", "ece", "unparsed_share"),
+    "ner": ("precision", "recall", "f1", "ungrounded"),
+    "summarize": ("rouge1", "rouge2", "rougeL", "mean_words", "length_ratio"),
+    "translate": ("chrf", "bleu", "copy_share", "repetition_share"),
+}
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _metric(report: dict, name: str) -> str:
+    metrics = report["metrics"]
+    for key in (name, f"{name}_share", f"{name}_count"):
+        if key in metrics:
+            return _fmt(metrics[key])
+    matches = [k for k in metrics if k.startswith(name)]
+    return _fmt(metrics[matches[0]]) if matches else "-"
+
+
+def task_table(task: str, reports: dict[str, dict]) -> list[str]:
+    names = METRICS[task]
+    lines = [f"### {task}", "", "| method | n | " + " | ".join(names) + " | seconds |",
+             "|---|---|" + "---|" * len(names) + "---|"]
+    for method, report in reports.items():
+        cells = [_metric(report, n) for n in names]
+        lines.append(f"| {method} | {report['n_examples']} | " + " | ".join(cells) + f" | {report['seconds']:.0f} |")
+    first = next(iter(reports.values()))
+    lines += ["", f"Data: `{Path(first['data']).name}`; command: "
+              f"`llamatasks eval {task} --data {Path(first['data']).name} --method METHOD`.", ""]
+    if first.get("groups"):
+        lines += [f"By {first['group_by']} (llamatasks method):", ""]
+        groups = reports.get("llamatasks", first)["groups"]
+        keys = sorted({k for g in groups.values() for k in g})
+        lines += ["| " + first["group_by"] + " | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+        for name, values in groups.items():
+            lines.append(f"| {name} | " + " | ".join(_fmt(values.get(k, "-")) for k in keys) + " |")
+        lines.append("")
+    return lines
+
+
+def ablation_table(path: Path) -> list[str]:
+    data = json.loads(path.read_text())
+    lines = ["### sentiment ablation", "", f"`python bench/ablate_sentiment.py` on {data['n']} examples.", "",
+             "| prompt design | verbalizations | calibration | accuracy | macro-F1 | ECE |", "|---|---|---|---|---|---|"]
+    for name, row in data["results"].items():
+        design, words, calibration = (part.strip() for part in name.split("|"))
+        lines.append(f"| {design} | {words} | {calibration} | {row['accuracy']:.3f} | {row['macro_f1']:.3f} "
+                     f"| {row['ece']:.3f} |")
+    return lines + [""]
+
+
+def main() -> None:
+    folder = Path(sys.argv[1])
+    out = ["# Measured quality", "",
+           "SmolLM2-135M-Instruct (the embedded default model), torch backend, CPU, greedy.",
+           "`llamatasks` is the shipped task code; `naive` asks for the answer as text and parses it",
+           "(spacy-llm style), built on `Model.chat`. Regenerate with `python bench/quality_report.py DIR`.", ""]
+    for task in TASKS:
+        reports = {}
+        for method in ("llamatasks", "naive"):
+            file = folder / f"{task}-{method}.json"
+            if file.exists():
+                reports[method] = json.loads(file.read_text())
+        if reports:
+            out += task_table(task, reports)
+    ablation = folder / "ablate-sentiment.json"
+    if ablation.exists():
+        out += ablation_table(ablation)
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

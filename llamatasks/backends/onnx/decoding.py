@@ -1,0 +1,125 @@
+"""Next-token choice in numpy, matching transformers' ``generate`` for the same options.
+
+Greedy decoding here must pick exactly the token transformers picks, so every
+processor follows transformers' definition: repetition penalty over the
+prompt and the generated tokens, no-repeat n-grams over the same, the row's
+``Constraint`` as a mask, then (when sampling) temperature and top-p.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from llamatasks.engine.base import Constraint, GenerationOptions
+
+
+@dataclass
+class RowHistory:
+    """One row's tokens (prompt + generated) and the n-grams they contain."""
+
+    tokens: list[int]
+    prompt_len: int
+    ngram_size: int
+    ngrams: dict[tuple[int, ...], set[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = self.ngram_size
+        if n > 0:
+            for end in range(n, len(self.tokens) + 1):
+                self._add(self.tokens[end - n:end])
+
+    @property
+    def generated(self) -> list[int]:
+        return self.tokens[self.prompt_len:]
+
+    def append(self, token: int) -> None:
+        self.tokens.append(token)
+        n = self.ngram_size
+        if n > 0 and len(self.tokens) >= n:
+            self._add(self.tokens[-n:])
+
+    def _add(self, gram: list[int]) -> None:
+        self.ngrams.setdefault(tuple(gram[:-1]), set()).add(gram[-1])
+
+    def banned(self) -> set[int]:
+        """Tokens that would complete an n-gram already present (transformers' NoRepeatNGram)."""
+        n = self.ngram_size
+        if n <= 0 or len(self.tokens) + 1 < n:
+            return set()
+        key = tuple(self.tokens[len(self.tokens) - n + 1:]) if n > 1 else ()
+        return self.ngrams.get(key, set())
+
+
+def process_logits(
+    logits: np.ndarray, rows: Sequence[RowHistory], options: GenerationOptions,
+    constraints: Sequence[Constraint | None] | None, active: Sequence[bool] | None = None,
+) -> np.ndarray:
+    """Apply repetition penalty, n-gram bans and constraints to (B, V) logits, in place.
+
+    Rows not ``active`` (already finished) are left as they are.
+    """
+    penalty = options.repetition_penalty
+    for b, row in enumerate(rows):
+        if active is not None and not active[b]:
+            continue
+        scores = logits[b]
+        if penalty != 1.0:
+            seen = np.fromiter(set(row.tokens), dtype=np.int64)
+            picked = scores[seen]
+            scores[seen] = np.where(picked < 0, picked * penalty, picked / penalty)
+        banned = row.banned()
+        if banned:
+            scores[list(banned)] = -np.inf
+        constraint = constraints[b] if constraints else None
+        if constraint is not None:
+            allowed = constraint.allowed_tokens(row.generated)
+            if allowed:  # an empty set means "no restriction", as in the torch backend
+                keep = scores[list(allowed)].copy()
+                scores[:] = -np.inf
+                scores[list(allowed)] = keep
+    return logits
+
+
+def choose_tokens(scores: np.ndarray, options: GenerationOptions, rng: np.random.Generator) -> np.ndarray:
+    """Greedy (first maximum, as torch) or temperature + top-p sampling, one token per row."""
+    if options.temperature == 0:
+        return scores.argmax(axis=-1)
+    scaled = scores.astype(np.float64) / options.temperature
+    chosen = np.empty(len(scaled), dtype=np.int64)
+    for b, row in enumerate(scaled):
+        probs = _top_p(row, options.top_p)
+        chosen[b] = rng.choice(len(probs), p=probs) if np.isfinite(probs).all() else int(row.argmax())
+    return chosen
+
+
+def _top_p(logits: np.ndarray, top_p: float) -> np.ndarray:
+    """Probabilities after transformers' TopPLogitsWarper (keeps at least one token)."""
+    order = np.argsort(logits, kind="stable")
+    probs = _softmax(logits[order])
+    if top_p < 1.0:
+        remove = np.cumsum(probs) <= (1 - top_p)
+        remove[-1] = False
+        kept = logits[order].copy()
+        kept[remove] = -np.inf
+        probs = _softmax(kept)
+    out = np.empty_like(probs)
+    out[order] = probs
+    return out
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    top = np.max(x)
+    if not np.isfinite(top):
+        return np.full_like(x, np.nan)
+    e = np.exp(x - top)
+    return e / e.sum()
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Log-probabilities over the last axis, computed in float64."""
+    x = logits.astype(np.float64)
+    x -= x.max(axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))

@@ -1,0 +1,140 @@
+"""``OnnxEngine``: the engine contract on an exported decoder, with a numpy decoding loop."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from llamatasks.backends.onnx.decoding import RowHistory, choose_tokens, log_softmax, process_logits
+from llamatasks.backends.onnx.manifest import GraphInfo, Manifest, check_files, read_manifest
+from llamatasks.backends.onnx.session import DecoderSession, KVCache
+from llamatasks.engine.base import (
+    Constraint,
+    Engine,
+    GenerationOptions,
+    GenerationOutput,
+    LoadRequest,
+    ScoreRequest,
+)
+from llamatasks.errors import InvalidInputError
+
+_DTYPES = {"fp32": "float32", "fp16": "float16", "int8": "int8", "int4": "int4"}
+
+
+class OnnxEngine(Engine):
+    """An exported decoder on ONNX Runtime, with its own numpy decoding loop."""
+
+    backend_name = "onnx"
+
+    def __init__(self, decoder: DecoderSession, manifest: Manifest | None = None, pad_id: int = 0) -> None:
+        self.decoder = decoder
+        self.manifest = manifest
+        self.device = decoder.device
+        self.dtype = _DTYPES[manifest.precision] if manifest else decoder.layout.kv_dtype
+        self.pad_id = pad_id
+
+    @classmethod
+    def load(cls, request: LoadRequest) -> OnnxEngine:
+        """Open an export folder: manifest, file sizes, then the ONNX Runtime session."""
+        manifest = read_manifest(request.path)
+        if request.dtype not in (None, "auto", manifest.precision, _DTYPES[manifest.precision]):
+            raise InvalidInputError(
+                f"this export is {manifest.precision}; dtype={request.dtype!r} cannot be applied to it",
+                hint="omit dtype, or export again with `llamatasks export onnx --precision ...`",
+            )
+        check_files(request.path, manifest)
+        decoder = DecoderSession.open(request.path / manifest.graph.filename, manifest.graph, request.device)
+        return cls(decoder, manifest, pad_id=_pad_id(manifest))
+
+    # -- generation ------------------------------------------------------------
+
+    def generate(
+        self,
+        prompts: Sequence[Sequence[int]],
+        options: GenerationOptions,
+        constraints: Sequence[Constraint | None] | None = None,
+    ) -> list[GenerationOutput]:
+        """Batched generation; each row equals its own one-by-one generation."""
+        ids, lengths = self._right_pad(prompts)
+        capacity = min(int(lengths.max()) + options.max_new_tokens, self.decoder.layout.context_length)
+        cache = self.decoder.new_cache(len(prompts), capacity)
+        logits = self.decoder.forward(ids, lengths, cache, (lengths - 1)[:, None])[:, 0]
+        rows = [RowHistory(list(p), len(p), options.no_repeat_ngram_size) for p in prompts]
+        finished: list[str | None] = [None] * len(rows)
+        rng = np.random.default_rng(options.seed)
+        stops = set(options.stop_token_ids)
+        for _ in range(options.max_new_tokens):
+            active = [f is None for f in finished]
+            tokens = choose_tokens(process_logits(logits, rows, options, constraints, active), options, rng)
+            for b, token in enumerate(tokens.tolist()):
+                if finished[b] is None:
+                    if token in stops:
+                        finished[b] = "stop"
+                    else:
+                        rows[b].append(token)
+            if all(finished) or int(lengths.max()) >= capacity:
+                break
+            lengths = lengths + 1
+            step = np.where([f is None for f in finished], tokens, self.pad_id)[:, None]  # done rows idle
+            logits = self.decoder.forward(step, lengths, cache, np.zeros((len(rows), 1), np.int64))[:, 0]
+        return [GenerationOutput(token_ids=row.generated, finish_reason="stop" if done else "length")
+                for row, done in zip(rows, finished)]
+
+    def _right_pad(self, prompts: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+        if not prompts or any(len(p) == 0 for p in prompts):
+            raise InvalidInputError("every prompt needs at least one token")
+        lengths = np.array([len(p) for p in prompts], dtype=np.int64)
+        ids = np.full((len(prompts), int(lengths.max())), self.pad_id, dtype=np.int64)
+        for row, prompt in enumerate(prompts):
+            ids[row, : len(prompt)] = prompt
+        return ids, lengths
+
+    # -- scoring ---------------------------------------------------------------
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[list[float]]:
+        """Summed log-probabilities: one batched pass over the prompts, then the continuations.
+
+        The first token of every continuation is read off the prompt pass. Longer
+        continuations copy their prompt's cache into one row each and are fed a
+        token per step, so the prompt is never run twice.
+        """
+        ids, lengths = self._right_pad([r.prompt for r in requests])
+        width = max(len(c) for r in requests for c in r.continuations)
+        cache = self.decoder.new_cache(len(requests), int(lengths.max()) + width - 1)
+        first = log_softmax(self.decoder.forward(ids, lengths, cache, (lengths - 1)[:, None])[:, 0])
+        scores = [[float(first[i, c[0]]) for c in r.continuations] for i, r in enumerate(requests)]
+        if width > 1:
+            self._score_rest(requests, lengths, cache, scores, width)
+        return scores
+
+    def _score_rest(self, requests: Sequence[ScoreRequest], lengths: np.ndarray, cache: KVCache,
+                    scores: list[list[float]], width: int) -> None:
+        owners = [(i, j) for i, r in enumerate(requests) for j, c in enumerate(r.continuations) if len(c) > 1]
+        conts = [requests[i].continuations[j] for i, j in owners]
+        rows = np.array([i for i, _ in owners], dtype=np.int64)
+        expanded = self.decoder.select_rows(cache, rows)
+        row_lengths = lengths[rows]
+        for step in range(width - 1):
+            feed = np.array([[c[step] if step < len(c) - 1 else self.pad_id] for c in conts], dtype=np.int64)
+            row_lengths = row_lengths + 1
+            logprobs = log_softmax(self.decoder.forward(feed, row_lengths, expanded,
+                                                        np.zeros((len(conts), 1), np.int64))[:, 0])
+            for k, ((i, j), cont) in enumerate(zip(owners, conts)):
+                if step + 1 < len(cont):
+                    scores[i][j] += float(logprobs[k, cont[step + 1]])
+
+    def close(self) -> None:
+        self.decoder.close()
+
+
+def _pad_id(manifest: Manifest) -> int:
+    """Any in-vocabulary id works: padding is never attended (it sits after each row's tokens)."""
+    stops = manifest.profile.get("stop_token_ids") or []
+    return int(stops[0]) if stops else 0
+
+
+def open_graph(graph: Path, layout: GraphInfo, device: str = "cpu") -> OnnxEngine:
+    """An engine over a graph file outside a finished export folder (the exporter validates with it)."""
+    return OnnxEngine(DecoderSession.open(graph, layout, device))

@@ -1,0 +1,286 @@
+"""The conformance suite every llamatasks backend runs.
+
+Subclass :class:`BackendConformance` in a test module (its name must start
+with ``Test``) and say which backend to test::
+
+    from llamatasks.testing.conformance import BackendConformance
+
+    class TestTorchBackend(BackendConformance):
+        backend = "torch"
+
+The engine is loaded from a tiny random-weight checkpoint (the
+``tiny_checkpoint`` fixture of :mod:`llamatasks.testing.fixtures`) and checked
+against a plain transformers reference of the same checkpoint: full forward
+passes with no cache, no batching and no padding. Override the ``model_path``
+fixture to load something derived from the checkpoint (an ONNX export), the
+``engine`` fixture to build the engine yourself (a server backend), or set
+``plugin`` to test a backend plugin that is not installed.
+
+An engine that cannot apply per-token constraints says so with
+``capabilities = {"constraints": False}``; the suite then checks that a
+constraint is refused with a typed error instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from llamatasks.engine.base import Engine, GenerationOptions, LoadRequest, ScoreRequest
+from llamatasks.errors import InvalidInputError, LlamaTasksError
+
+__all__ = ["AllowOnly", "BackendConformance", "Follow", "TransformersReference", "supports"]
+
+Allowed = Callable[[Sequence[int]], "Sequence[int] | None"]
+
+
+class TransformersReference:
+    """Log-probabilities and greedy tokens of a checkpoint, computed the plain way.
+
+    Every step runs the whole sequence through ``LlamaForCausalLM`` in float32:
+    slow, but independent of the KV caches, batching and padding under test.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        self._torch = torch
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, use_safetensors=True).eval()
+        self.vocab_size: int = int(self.model.config.vocab_size)
+
+    def next_logprobs(self, ids: Sequence[int]) -> Any:
+        """Log-probabilities of the token after ``ids`` (a float32 tensor over the vocabulary)."""
+        torch = self._torch
+        with torch.inference_mode():
+            logits = self.model(input_ids=torch.tensor([list(ids)])).logits[0, -1]
+        return logits.float().log_softmax(-1)
+
+    def greedy(self, prompt: Sequence[int], max_new_tokens: int, allowed: Allowed | None = None) -> list[int]:
+        """Greedy continuation; ``allowed(generated)`` restricts each step as a constraint does."""
+        if allowed is None:
+            return list(self._greedy(tuple(prompt), max_new_tokens))
+        generated: list[int] = []
+        for _ in range(max_new_tokens):
+            logprobs = self.next_logprobs([*prompt, *generated])
+            ids = allowed(generated)
+            if ids is not None:
+                ids = list(ids)
+                generated.append(ids[int(logprobs[ids].argmax())])
+            else:
+                generated.append(int(logprobs.argmax()))
+        return generated
+
+    @lru_cache(maxsize=64)  # noqa: B019 - one reference per test class; the cache dies with it
+    def _greedy(self, prompt: tuple[int, ...], max_new_tokens: int) -> tuple[int, ...]:
+        generated: list[int] = []
+        for _ in range(max_new_tokens):
+            generated.append(int(self.next_logprobs([*prompt, *generated]).argmax()))
+        return tuple(generated)
+
+    def logprob(self, prompt: Sequence[int], continuation: Sequence[int]) -> float:
+        """Summed log-probability of ``continuation`` after ``prompt``, from one forward pass."""
+        torch = self._torch
+        ids = [*prompt, *continuation]
+        with torch.inference_mode():
+            logprobs = self.model(input_ids=torch.tensor([ids])).logits[0].float().log_softmax(-1)
+        return sum(float(logprobs[len(prompt) - 1 + j, tok]) for j, tok in enumerate(continuation))
+
+
+class AllowOnly:
+    """A constraint that allows the same tokens at every step."""
+
+    def __init__(self, ids: Sequence[int]) -> None:
+        self.ids = list(ids)
+
+    def allowed_tokens(self, generated: Sequence[int]) -> Sequence[int] | None:
+        return self.ids
+
+
+class Follow:
+    """A constraint that forces ``tokens``, then ``end`` (a stop token)."""
+
+    def __init__(self, tokens: Sequence[int], end: int) -> None:
+        self.tokens, self.end = list(tokens), end
+
+    def allowed_tokens(self, generated: Sequence[int]) -> Sequence[int] | None:
+        n = len(generated)
+        return [self.tokens[n]] if n < len(self.tokens) else [self.end]
+
+
+def supports(engine: Engine, capability: str) -> bool:
+    """Whether ``engine`` declares ``capability`` (engines without ``capabilities`` support everything)."""
+    capabilities = getattr(engine, "capabilities", None) or {}
+    return bool(capabilities.get(capability, True))
+
+
+def greedy(max_new_tokens: int, stop: Sequence[int] = ()) -> GenerationOptions:
+    return GenerationOptions(max_new_tokens=max_new_tokens, stop_token_ids=tuple(stop))
+
+
+class BackendConformance:
+    """The engine contract (``llamatasks.engine.base``) as tests; subclass it to run them.
+
+    Class attributes to set:
+        backend: The registered backend name to load (unless you override ``engine``).
+        plugin: A plugin object or module to register (without installing it) before loading.
+        kind: Which tiny checkpoint to use (see ``llamatasks.testing.checkpoints.TINY_KINDS``).
+        score_atol: Absolute tolerance, in nats, for scores against the reference.
+        max_new_tokens: Tokens generated per test.
+    """
+
+    backend: ClassVar[str | None] = None
+    plugin: ClassVar[object | None] = None
+    kind: ClassVar[str] = "chatml"
+    score_atol: ClassVar[float] = 1e-3
+    max_new_tokens: ClassVar[int] = 8
+
+    # -- fixtures a subclass may override -------------------------------------------
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def checkpoint(cls, tiny_checkpoint: Callable[[str], Path]) -> Path:
+        """The Hugging Face-format checkpoint the reference runs."""
+        return tiny_checkpoint(cls.kind)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def model_path(cls, checkpoint: Path) -> Path:
+        """What the backend loads: the checkpoint itself, or something made from it."""
+        return checkpoint
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def engine(cls, model_path: Path) -> Iterator[Engine]:
+        """The engine under test, on the CPU."""
+        from llamatasks.plugins import default_registry
+        from llamatasks.testing.plugins import registry_with
+
+        if cls.backend is None:
+            pytest.fail(f"{cls.__name__}: set `backend = \"name\"` or override the `engine` fixture")
+        registry = registry_with(cls.plugin) if cls.plugin is not None else default_registry()
+        engine = registry.backend(cls.backend).load(LoadRequest(path=model_path, device="cpu"))
+        yield engine
+        engine.close()
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def reference(cls, checkpoint: Path) -> TransformersReference:
+        """What the engine's answers are compared with."""
+        return TransformersReference(checkpoint)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def prompts(cls, reference: TransformersReference) -> list[list[int]]:
+        """Three prompts of different lengths (so batches are left-padded), from ordinary token ids."""
+        rng = random.Random(1234)
+        top = min(reference.vocab_size, 30_000)
+        return [[rng.randrange(100, top) for _ in range(n)] for n in (3, 11, 6)]
+
+    # -- generation ---------------------------------------------------------------
+
+    def test_greedy_generation_matches_the_reference(self, engine: Engine, reference: TransformersReference,
+                                                     prompts: list[list[int]]) -> None:
+        n = self.max_new_tokens
+        for prompt in prompts:
+            (out,) = engine.generate([prompt], greedy(n))
+            assert out.token_ids == reference.greedy(prompt, n)
+            assert out.finish_reason == "length"
+
+    def test_a_left_padded_batch_equals_one_by_one(self, engine: Engine, prompts: list[list[int]]) -> None:
+        options = greedy(self.max_new_tokens)
+        batched = engine.generate(prompts, options)
+        alone = [engine.generate([p], options)[0] for p in prompts]
+        assert [o.token_ids for o in batched] == [o.token_ids for o in alone]
+        assert [o.finish_reason for o in batched] == [o.finish_reason for o in alone]
+
+    def test_generation_stops_at_a_stop_token_and_leaves_it_out(
+        self, engine: Engine, reference: TransformersReference, prompts: list[list[int]],
+    ) -> None:
+        n = self.max_new_tokens
+        # Stop on a token the first prompt's greedy output reaches after a few new tokens.
+        expected = reference.greedy(prompts[0], n)
+        cut = next((i for i in range(1, n) if expected[i] not in expected[:i]), None)
+        if cut is None:
+            pytest.skip(f"the reference repeats one token for this prompt: {expected}")
+        stop = expected[cut]
+        outputs = engine.generate(prompts, greedy(n, stop=(stop,)))
+        for prompt, out in zip(prompts, outputs):  # every row stops on its own, padding never leaks
+            full = reference.greedy(prompt, n)
+            assert out.token_ids == (full[:full.index(stop)] if stop in full else full)
+            assert out.finish_reason == ("stop" if stop in full else "length")
+        assert outputs[0].token_ids == expected[:cut] and outputs[0].finish_reason == "stop"
+
+    def test_an_empty_stop_set_runs_to_max_new_tokens(self, engine: Engine, prompts: list[list[int]]) -> None:
+        n = 2 * self.max_new_tokens
+        for out in engine.generate(prompts, greedy(n, stop=())):
+            assert len(out.token_ids) == n and out.finish_reason == "length"
+
+    def test_seeded_sampling_is_reproducible(self, engine: Engine, prompts: list[list[int]]) -> None:
+        options = GenerationOptions(max_new_tokens=self.max_new_tokens, temperature=1.0, seed=7)
+        first = engine.generate(prompts, options)
+        second = engine.generate(prompts, options)
+        assert [o.token_ids for o in first] == [o.token_ids for o in second]
+        assert all(len(o.token_ids) == self.max_new_tokens for o in first)
+
+    # -- scoring ------------------------------------------------------------------
+
+    def test_single_token_scores_match_the_reference(self, engine: Engine, reference: TransformersReference,
+                                                     prompts: list[list[int]]) -> None:
+        continuations = ((500,), (1_000,), (reference.greedy(prompts[0], 1)[0],))
+        requests = [ScoreRequest(prompt=tuple(p), continuations=continuations) for p in prompts]
+        scores = engine.score(requests)
+        for prompt, row in zip(prompts, scores):
+            assert row == pytest.approx([reference.logprob(prompt, c) for c in continuations], abs=self.score_atol)
+
+    def test_multi_token_scores_match_the_reference(self, engine: Engine, reference: TransformersReference,
+                                                    prompts: list[list[int]]) -> None:
+        # Mixed lengths, shared prefixes and a repeated token: what label verbalizers look like.
+        continuations = ((700,), (700, 701), (702, 703, 704, 705), (700, 700, 700))
+        requests = [ScoreRequest(prompt=tuple(p), continuations=continuations) for p in prompts]
+        scores = engine.score(requests)
+        assert [len(row) for row in scores] == [len(continuations)] * len(prompts)
+        for prompt, row in zip(prompts, scores):
+            assert row == pytest.approx([reference.logprob(prompt, c) for c in continuations], abs=self.score_atol)
+
+    # -- constraints ----------------------------------------------------------------
+
+    def test_constraints_are_honoured(self, engine: Engine, reference: TransformersReference,
+                                      prompts: list[list[int]]) -> None:
+        n = self.max_new_tokens
+        if not supports(engine, "constraints"):
+            with pytest.raises(LlamaTasksError):
+                engine.generate(prompts[:1], greedy(n), [AllowOnly([500, 600])])
+            return
+        allowed = [500, 600, 700, 800, 900]
+        outputs = engine.generate(prompts, greedy(n), [AllowOnly(allowed), None, AllowOnly(allowed)])
+        for i in (0, 2):
+            assert outputs[i].token_ids == reference.greedy(prompts[i], n, allowed=lambda g: allowed)
+        assert outputs[1].token_ids == reference.greedy(prompts[1], n)  # an unconstrained row in the same batch
+
+    def test_a_constraint_can_force_a_sequence_and_its_end(self, engine: Engine, prompts: list[list[int]]) -> None:
+        if not supports(engine, "constraints"):
+            pytest.skip("this engine declares capabilities['constraints'] = False")
+        forced, end = [321, 654, 987], 2
+        (out,) = engine.generate(prompts[:1], greedy(self.max_new_tokens, stop=(end,)), [Follow(forced, end)])
+        assert out.token_ids == forced and out.finish_reason == "stop"
+
+    # -- bad input ------------------------------------------------------------------
+
+    def test_empty_prompts_are_invalid_input(self, engine: Engine) -> None:
+        with pytest.raises(InvalidInputError):
+            engine.generate([], greedy(2))
+        with pytest.raises(InvalidInputError):
+            engine.generate([[5, 6], []], greedy(2))
+
+    @pytest.mark.parametrize("bad", [-1, 10**9])
+    def test_token_ids_outside_the_vocabulary_raise_a_typed_error(self, engine: Engine, bad: int) -> None:
+        with pytest.raises(LlamaTasksError):
+            engine.generate([[5, bad]], greedy(2))
+        with pytest.raises(LlamaTasksError):
+            engine.score([ScoreRequest(prompt=(5, 6), continuations=((bad,),))])
