@@ -20,6 +20,13 @@ export_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exce
 _out = Console()
 
 
+@export_app.callback()
+def export_group() -> None:
+    """Export a model for deployment (ONNX Runtime, no PyTorch at run time)."""
+    # A callback keeps ``export`` a command group even with one subcommand, so
+    # ``llamatasks export onnx ...`` stays the spelling when more formats come.
+
+
 @export_app.command("onnx")
 def onnx_command(
     paths: list[str] = typer.Argument(..., metavar="[MODEL] OUT_DIR",

@@ -35,6 +35,8 @@ VERBALIZERS: dict[str, tuple[str, ...]] = {
     "MISC": ("film", "book", "song", "language", "event", "nationality", "album", "game", "religion", "product"),
 }
 
+_CONTENT_FREE = (("N/A", "N/A"), ("[MASK]", "[MASK]"), ("Name.", "Name"))
+
 _EXAMPLES = (
     ("Angela Merkel met Toyota executives in Japan.", "Toyota", "company"),
     ("Angela Merkel met Toyota executives in Japan.", "Angela Merkel", "person"),
@@ -109,7 +111,11 @@ class NerTask(Task):
                 if key not in unique:
                     unique[key] = len(prompts)
                     prompts.append(self._prompt(model, *key))
-        dists = label_distributions(model, prompts, verbalizers, lead=" ", first_token_only=True) if prompts else []
+        # Contextual calibration against content-free mentions: without it the
+        # model's prior for "person" words labels most names PER (dev F1 0.26 -> 0.40).
+        free = [self._prompt(model, context, mention) for context, mention in _CONTENT_FREE]
+        dists = label_distributions(model, prompts, verbalizers, lead=" ", first_token_only=True,
+                                    content_free=free) if prompts else []
         seconds = (time.perf_counter() - started) / len(texts)
         results = []
         for text, found in zip(texts, mentions):

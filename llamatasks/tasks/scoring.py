@@ -66,7 +66,7 @@ def _logaddexp(a: float, b: float) -> float:
 
 def label_distributions(
     model: TaskModel, prompts: Sequence[Prompt], verbalizers: Mapping[str, Sequence[str]], *,
-    lead: str, first_token_only: bool = False,
+    lead: str, first_token_only: bool = False, content_free: Sequence[Prompt] = (),
 ) -> list[dict[str, float]]:
     """One ``{label: probability}`` per prompt.
 
@@ -77,6 +77,10 @@ def label_distributions(
         lead: Text between the prompt and the answer word (usually "" or " ").
         first_token_only: Score only each word's first token: one forward pass
             per prompt even for multi-token words.
+        content_free: Prompts built around content-free input ("N/A"); when
+            given, each distribution is divided by their mean and renormalized
+            (contextual calibration, Zhao et al. 2021), removing the model's prior
+            preference for some label words.
     """
     requests, owners = [], []
     for prompt in prompts:
@@ -85,4 +89,16 @@ def label_distributions(
         owners.append(own)
     scores = model.score(requests)
     labels = list(verbalizers)
-    return [_normalize(s, o, labels) for s, o in zip(scores, owners)]
+    dists = [_normalize(s, o, labels) for s, o in zip(scores, owners)]
+    if not content_free:
+        return dists
+    priors = label_distributions(model, content_free, verbalizers, lead=lead, first_token_only=first_token_only)
+    prior = {label: sum(p[label] for p in priors) / len(priors) for label in labels}
+    return [calibrate(d, prior) for d in dists]
+
+
+def calibrate(dist: Mapping[str, float], prior: Mapping[str, float]) -> dict[str, float]:
+    """``dist`` divided by ``prior`` and renormalized."""
+    weights = {label: p / max(prior[label], 1e-12) for label, p in dist.items()}
+    total = sum(weights.values())
+    return {label: w / total for label, w in weights.items()}

@@ -18,11 +18,15 @@ _CHAR = r"[^\W\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]
 _WORD = re.compile(rf"{_CHAR}+(?:[-'’.&]{_CHAR}+)*")
 
 # Lower-case words allowed inside a name ("Bank of America", "Charles de Gaulle").
+# "and" is left out: "Gary Carvolth and Rob Broadfield" is two names.
 _CONNECTORS = frozenset({"of", "de", "du", "da", "di", "del", "della", "la", "le", "van", "von", "der", "den",
-                         "y", "and", "&", "al", "bin", "el"})
+                         "y", "&", "al", "bin", "el"})
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof", "professor", "sir", "dame", "lord", "lady",
                      "president", "king", "queen", "prince", "princess", "pope", "general", "captain",
-                     "senator", "governor", "minister", "chancellor", "judge", "rev", "father", "st"})
+                     "senator", "governor", "minister", "chancellor", "judge", "rev", "father", "st",
+                     "colonel", "col", "lieutenant", "lt", "major", "sergeant", "sgt", "admiral", "brigadier",
+                     "commander", "engineer", "senior", "junior", "juniors", "seniors", "director", "producer",
+                     "actor", "actress", "coach", "manager", "chairman", "founder", "ceo", "mayor", "bishop"})
 _CALENDAR = frozenset({"january", "february", "march", "april", "may", "june", "july", "august", "september",
                        "october", "november", "december", "monday", "tuesday", "wednesday", "thursday",
                        "friday", "saturday", "sunday"})
@@ -50,13 +54,25 @@ def _is_name_word(word: str) -> bool:
     return word[0].isupper() or (len(word) > 1 and word.isupper())
 
 
+_ABBREVIATIONS = frozenset({"jr", "sr", "st", "dr", "mr", "mrs", "ms", "inc", "co", "corp", "ltd"})
+
+
+def _joins(text: str, previous: re.Match[str], match: re.Match[str]) -> bool:
+    """Whether two words are adjacent parts of one name: a space apart, or an initial ("Edward D. Smith")."""
+    gap = text[previous.end():match.start()]
+    if gap in (" ", "\u00a0"):
+        return True
+    word = previous.group()
+    return gap == ". " and ((len(word) == 1 and word.isupper()) or word.lower() in _ABBREVIATIONS)
+
+
 def _runs(text: str, start: int, end: int) -> list[list[re.Match[str]]]:
     """Runs of name words (with connectors inside) separated only by spaces."""
     runs: list[list[re.Match[str]]] = []
     current: list[re.Match[str]] = []
     for match in _WORD.finditer(text, start, end):
         word = match.group()
-        joined = bool(current) and text[current[-1].end():match.start()] in (" ", "\u00a0")
+        joined = bool(current) and _joins(text, current[-1], match)
         if _is_name_word(word) or (joined and word.lower() in _CONNECTORS):
             if current and not joined:
                 runs.append(current)
@@ -87,6 +103,25 @@ def _strip_possessive(text: str, start: int, end: int) -> int:
     return end
 
 
+def _keep_period(text: str, run: list[re.Match[str]], end: int) -> int:
+    """A name ending in an initial or "Jr" keeps its period ("Clay Tice Jr.")."""
+    last = run[-1].group()
+    if len(run) > 1 and end < len(text) and text[end] == "." and ((len(last) == 1 and last.isupper())
+                                                                  or last.lower() in ("jr", "sr")):
+        return end + 1
+    return end
+
+
+def _is_common_word(run: list[re.Match[str]], sentence_start: int) -> bool:
+    """A lone capitalized function word, or a sentence-opening inflected word ("Founding", "Inactivated")."""
+    if len(run) != 1:
+        return False
+    word = run[0].group().lower()
+    if word in _OPENERS:
+        return True
+    return run[0].start() == sentence_start and word.endswith(("ed", "ing", "ly")) and len(word) > 4
+
+
 def propose_spans(text: str, start: int = 0, end: int | None = None) -> list[Candidate]:
     """Candidate name spans within ``text[start:end]`` (one sentence), in order."""
     end = len(text) if end is None else end
@@ -95,9 +130,10 @@ def propose_spans(text: str, start: int = 0, end: int | None = None) -> list[Can
     candidates = []
     for run in _runs(text, start, end):
         run = _trim(run, sentence_start)
-        if not run:
+        if not run or _is_common_word(run, sentence_start):
             continue
         s, e = run[0].start(), _strip_possessive(text, run[0].start(), run[-1].end())
+        e = _keep_period(text, run, e)
         if e - s < 2 and not text[s:e].isupper():
             continue
         if text[s:e] == "I":

@@ -24,7 +24,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from llamatasks.plugins import PluginManager, Registry
-from llamatasks.testing.checkpoints import TINY_KINDS, build_tiny_checkpoint, find_fixture_tokenizers
+from llamatasks.testing.checkpoints import (
+    TINY_KINDS,
+    build_tiny_checkpoint,
+    find_fixture_tokenizers,
+)
 from llamatasks.testing.plugins import fresh_plugin_manager, registry_with
 
 if TYPE_CHECKING:

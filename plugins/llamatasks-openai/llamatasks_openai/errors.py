@@ -1,0 +1,17 @@
+"""Errors of the OpenAI-compatible backend, in llamatasks' error tree."""
+
+from __future__ import annotations
+
+from llamatasks.errors import GenerationError, InvalidInputError, LlamaTasksError
+
+
+class CapabilityError(LlamaTasksError, NotImplementedError):
+    """The server cannot do what a task needs (scoring without prompt log-probabilities, constraints)."""
+
+
+class ServerRejectedError(InvalidInputError):
+    """The server refused a request (HTTP 4xx): bad token ids, a context too long, an unknown model."""
+
+
+class ServerFailedError(GenerationError):
+    """The server failed (HTTP 5xx) or answered something that is not a completions response."""

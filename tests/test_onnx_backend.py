@@ -1,0 +1,194 @@
+"""The ONNX Runtime backend keeps the engine contract, and says clearly what is wrong with a bad folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("onnxruntime", reason="needs the onnx extra")
+pytest.importorskip("onnxruntime_genai", reason="needs the onnx extra")
+
+import llamatasks  # noqa: E402
+from llamatasks.backends.onnx.errors import CorruptExportError, IncompatibleExportError, NotAnExportError  # noqa: E402
+from llamatasks.engine.base import GenerationOptions, ScoreRequest  # noqa: E402
+from llamatasks.errors import BackendUnavailableError, InvalidInputError, LlamaTasksError  # noqa: E402
+from llamatasks.tasks.answer import SubstringConstraint  # noqa: E402
+from llamatasks_export import MANIFEST_NAME  # noqa: E402
+from llamatasks_export.testing import export_once  # noqa: E402
+
+PROMPTS = ["Hello there", "A much longer prompt that needs padding in the batch, longer than the others", "Short"]
+
+
+@pytest.fixture(scope="module")
+def pair(tiny_checkpoint: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory,
+         ) -> Callable[[str], tuple[llamatasks.Model, llamatasks.Model]]:
+    """``get(kind) -> (torch model, onnx model)`` of the same tiny checkpoint."""
+    import torch
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.getbasetemp() / "onnx-exports"
+    loaded: dict[str, tuple[llamatasks.Model, llamatasks.Model]] = {}
+
+    def get(kind: str) -> tuple[llamatasks.Model, llamatasks.Model]:
+        if kind not in loaded:
+            source = tiny_checkpoint(kind)
+            loaded[kind] = (llamatasks.load(source), llamatasks.load(export_once(source, root)))
+        return loaded[kind]
+
+    return get
+
+
+def _ids(model: llamatasks.Model) -> list[list[int]]:
+    bos = [model.profile.bos_token_id] if model.profile.add_bos and model.profile.bos_token_id is not None else []
+    return [bos + model.tokenizer.encode(p) for p in PROMPTS]
+
+
+def test_an_export_folder_loads_on_the_onnx_backend(pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]],
+                                                    ) -> None:
+    _, onnx_model = pair("chatml")
+    assert onnx_model.backend_name == "onnx" and onnx_model.engine.device == "cpu"
+    again = llamatasks.load(onnx_model.source.path, backend="onnx")
+    assert again.engine.dtype == "float32"
+
+
+@pytest.mark.parametrize("kind", ["llama2-chat", "llama3.1-instruct"])
+def test_batched_generation_equals_one_by_one_and_torch(
+    kind: str, pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]],
+) -> None:
+    torch_model, onnx_model = pair(kind)
+    ids = _ids(onnx_model)
+    options = GenerationOptions(max_new_tokens=12, stop_token_ids=onnx_model.profile.stop_token_ids)
+    batched = onnx_model.engine.generate(ids, options)
+    single = [onnx_model.engine.generate([p], options)[0] for p in ids]
+    assert batched == single
+    assert batched == torch_model.engine.generate(ids, options)
+
+
+def test_penalties_match_torch(pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]]) -> None:
+    torch_model, onnx_model = pair("chatml")
+    ids = _ids(onnx_model)
+    for options in (GenerationOptions(max_new_tokens=16, no_repeat_ngram_size=2),
+                    GenerationOptions(max_new_tokens=16, repetition_penalty=1.5, no_repeat_ngram_size=3)):
+        assert onnx_model.engine.generate(ids, options) == torch_model.engine.generate(ids, options)
+
+
+def test_stop_tokens_end_a_row_and_are_not_returned(pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]],
+                                                    ) -> None:
+    _, onnx_model = pair("chatml")
+    ids = _ids(onnx_model)
+    free = onnx_model.engine.generate(ids, GenerationOptions(max_new_tokens=6))
+    assert all(out.finish_reason == "length" and len(out.token_ids) == 6 for out in free)
+    stop = free[1].token_ids[3]
+    stopped = onnx_model.engine.generate(ids, GenerationOptions(max_new_tokens=6, stop_token_ids=(stop,)))
+    assert stopped[1].finish_reason == "stop" and stopped[1].token_ids == free[1].token_ids[:3]
+
+
+def test_constraints_are_applied_like_torch(pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]]) -> None:
+    torch_model, onnx_model = pair("llama3-instruct")
+    ids = _ids(onnx_model)
+    source = onnx_model.tokenizer.encode(" the quick brown fox jumps over the lazy dog")
+    stops = onnx_model.profile.stop_token_ids
+    constraints = [SubstringConstraint(source, stops), None, SubstringConstraint(source[2:], stops)]
+    options = GenerationOptions(max_new_tokens=8, stop_token_ids=stops)
+    got = onnx_model.engine.generate(ids, options, constraints)
+    assert got == torch_model.engine.generate(ids, options, constraints)
+    text = " ".join(map(str, source))
+    assert " ".join(map(str, got[0].token_ids)) in text and got[0].token_ids
+
+
+def test_sampling_is_seeded(pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]]) -> None:
+    _, onnx_model = pair("chatml")
+    ids = _ids(onnx_model)
+    options = GenerationOptions(max_new_tokens=10, temperature=1.2, top_p=0.9, seed=3)
+    first = onnx_model.engine.generate(ids, options)
+    assert first == onnx_model.engine.generate(ids, options)
+    assert first != onnx_model.engine.generate(ids, options.model_copy(update={"seed": 4}))
+
+
+def test_scores_match_torch_single_and_multi_token(pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]],
+                                                   ) -> None:
+    torch_model, onnx_model = pair("llama3.1-instruct")
+    tok = onnx_model.tokenizer
+    requests = [
+        ScoreRequest(prompt=tuple(ids), continuations=(tuple(tok.encode(" Paris, of course")), tuple(tok.encode(" Lyon")),
+                                                       (5,)))
+        for ids in _ids(onnx_model)
+    ]
+    got = _flat(onnx_model.engine.score(requests))
+    assert got == pytest.approx(_flat(torch_model.engine.score(requests)), abs=1e-4)
+    assert _flat([onnx_model.engine.score([r])[0] for r in requests]) == pytest.approx(got, abs=1e-5)
+    single = [ScoreRequest(prompt=r.prompt, continuations=((5,), (7,))) for r in requests]
+    assert _flat(onnx_model.engine.score(single)) == pytest.approx(_flat(torch_model.engine.score(single)), abs=1e-4)
+
+
+def _flat(scores: list[list[float]]) -> list[float]:
+    return [s for row in scores for s in row]
+
+
+def test_cuda_without_the_cuda_provider_is_an_error(pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]],
+                                                    ) -> None:
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has the CUDA provider")
+    _, onnx_model = pair("chatml")
+    with pytest.raises(BackendUnavailableError, match="CUDA") as info:
+        llamatasks.load(onnx_model.source.path, device="cuda")
+    assert "llamatasks[gpu]" in info.value.hint
+
+
+def test_dtype_cannot_change_an_exports_precision(pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]],
+                                                  ) -> None:
+    _, onnx_model = pair("chatml")
+    with pytest.raises(InvalidInputError, match="fp32"):
+        llamatasks.load(onnx_model.source.path, dtype="bfloat16")
+
+
+# -- bad folders -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def damaged(pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]], tmp_path: Path) -> Path:
+    """A private copy of a good export, to damage."""
+    _, onnx_model = pair("chatml")
+    return Path(shutil.copytree(onnx_model.source.path, tmp_path / "export"))
+
+
+def test_a_model_folder_is_not_an_export(tiny_checkpoint: Callable[[str], Path]) -> None:
+    with pytest.raises(NotAnExportError) as info:
+        llamatasks.load(tiny_checkpoint("chatml"), backend="onnx")
+    assert "llamatasks export onnx" in info.value.hint
+
+
+def test_a_manifest_of_another_version_is_refused(damaged: Path) -> None:
+    manifest = json.loads((damaged / MANIFEST_NAME).read_text())
+    manifest["format_version"] = 99
+    (damaged / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(IncompatibleExportError, match="version 99") as info:
+        llamatasks.load(damaged)
+    assert "upgrade" in info.value.hint
+
+
+def test_a_truncated_weights_file_is_caught(damaged: Path) -> None:
+    data = damaged / "model.onnx.data"
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    with pytest.raises(CorruptExportError, match="truncated") as info:
+        llamatasks.load(damaged)
+    assert "re-export" in info.value.hint
+
+
+def test_a_corrupt_graph_is_caught(damaged: Path) -> None:
+    graph = damaged / "model.onnx"
+    graph.write_bytes(graph.read_bytes()[:100] + b"\0" * (graph.stat().st_size - 100))  # same size, garbage
+    with pytest.raises(CorruptExportError, match="onnxruntime cannot load"):
+        llamatasks.load(damaged)
+
+
+def test_a_broken_manifest_is_a_llamatasks_error(damaged: Path) -> None:
+    (damaged / MANIFEST_NAME).write_text("{not json")
+    with pytest.raises(LlamaTasksError, match="not readable JSON"):
+        llamatasks.load(damaged)
