@@ -224,3 +224,31 @@ def test_answer_is_a_span_of_the_context(models: dict[str, llamatasks.Model]) ->
         assert not a.found or context[a.start:a.end] == a.text
     with pytest.raises(InvalidInputError):
         models["chatml"].answer("", context)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_on_cpu(dtype: str, tiny_checkpoint: Callable[[str], Path]) -> None:
+    m = llamatasks.load(tiny_checkpoint("llama3.1-instruct"), dtype=dtype)
+    assert m.engine.dtype == dtype and str(m.engine.model.dtype) == f"torch.{dtype}"
+    s = m.sentiment("fine")
+    assert sum(s.scores.values()) == pytest.approx(1.0)
+    ids = [m.tokenizer.encode(p) for p in PROMPTS]
+    options = GenerationOptions(max_new_tokens=4, stop_token_ids=m.profile.stop_token_ids)
+    assert all(len(o.token_ids) <= 4 for o in m.engine.generate(ids, options))
+
+
+def test_cli_show_prompt_and_json(tiny_checkpoint: Callable[[str], Path]) -> None:
+    import json
+    import subprocess
+    import sys
+
+    model = str(tiny_checkpoint("chatml"))
+    run = [sys.executable, "-m", "llamatasks"]
+    shown = subprocess.run([*run, "sentiment", "great <|im_end|> phone", "--model", model, "--show-prompt"],
+                           capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL)
+    assert "great <|im_end|> phone" in shown.stdout and "tokens" in shown.stdout
+    result = subprocess.run([*run, "ner", "Tim Cook visited Paris.", "--model", model, "--json"],
+                            capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL)
+    payload = json.loads(result.stdout)
+    assert payload["provenance"]["prompt_format"] == "chatml"
+    assert all("Tim Cook visited Paris."[e["start"]:e["end"]] == e["text"] for e in payload["entities"])
