@@ -15,7 +15,11 @@ from pathlib import Path
 from llamatasks.engine.base import BackendSpec, Engine, LoadRequest
 from llamatasks.hookspecs import hookimpl
 from llamatasks_openai.config import CONFIG_FILE, ServerConfig
-from llamatasks_openai.errors import CapabilityError, ServerFailedError, ServerRejectedError
+from llamatasks_openai.errors import (
+    CapabilityError,
+    ServerFailedError,
+    ServerRejectedError,
+)
 
 __version__ = "0.1.0"
 

@@ -44,7 +44,7 @@ class CompletionsClient:
     def _send(self, request: urllib.request.Request) -> dict[str, Any]:
         url = request.full_url
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - the user's server URL
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 payload = response.read()
         except urllib.error.HTTPError as exc:
             detail = _error_detail(exc.read())

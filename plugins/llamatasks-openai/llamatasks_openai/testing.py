@@ -53,9 +53,10 @@ class FakeCompletionsServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever, which never ran otherwise
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
         self._httpd.server_close()
-        self._thread.join(timeout=5)
 
     # -- the API ------------------------------------------------------------------
 
@@ -128,13 +129,13 @@ class FakeCompletionsServer:
         (nxt,) = self.engine.generate([ids], GenerationOptions(max_new_tokens=1))
         (next_lp,) = self.engine.score([ScoreRequest(prompt=tuple(ids), continuations=(tuple(nxt.token_ids),))])
         all_ids = ids + nxt.token_ids
-        pieces = [self.tokenizer.decode([t], skip_special=False) for t in all_ids]
-        offsets, at = [], 0
-        for piece in pieces:
-            offsets.append(at)
-            at += len(piece)
-        return {"text": "".join(pieces), "finish_reason": "length",
-                "logprobs": {"tokens": pieces, "token_logprobs": [None, *prompt_logprobs, next_lp[0]],
+        # Offsets from decoding growing prefixes: decoding tokens one by one loses
+        # SentencePiece's leading spaces.
+        offsets = [len(self.tokenizer.decode(all_ids[:i], skip_special=False)) for i in range(len(all_ids))]
+        text = self.tokenizer.decode(all_ids, skip_special=False)
+        tokens = [text[a:b] for a, b in zip(offsets, [*offsets[1:], len(text)])]
+        return {"text": text, "finish_reason": "length",
+                "logprobs": {"tokens": tokens, "token_logprobs": [None, *prompt_logprobs, next_lp[0]],
                              "text_offset": offsets, "top_logprobs": None}}
 
     # -- HTTP -----------------------------------------------------------------------

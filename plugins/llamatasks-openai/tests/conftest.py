@@ -6,7 +6,11 @@ import os
 
 import pytest
 
-from llamatasks.testing.fixtures import fixture_tokenizers, make_registry, tiny_checkpoint  # noqa: F401
+from llamatasks.testing.fixtures import (  # noqa: F401
+    fixture_tokenizers,
+    make_registry,
+    tiny_checkpoint,
+)
 
 SERVER_OPT_IN = "LLAMATASKS_TEST_SERVER"
 

@@ -13,18 +13,27 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-import llamatasks
 import llamatasks_openai
-from llamatasks.backends.torch_backend import TorchEngine
-from llamatasks.engine.base import Engine, GenerationOptions, LoadRequest, ScoreRequest
-from llamatasks.errors import BackendUnavailableError, GenerationError, InvalidInputError
-from llamatasks.testing.conformance import BackendConformance
-from llamatasks.tokenizer import Tokenizer
-from llamatasks_openai import CONFIG_FILE, CapabilityError, ServerConfig, ServerRejectedError
+import pytest
+from llamatasks_openai import (
+    CONFIG_FILE,
+    CapabilityError,
+    ServerConfig,
+    ServerRejectedError,
+)
 from llamatasks_openai.engine import OpenAIEngine
 from llamatasks_openai.testing import _OPENAI_FIELDS, FakeCompletionsServer
+
+import llamatasks
+from llamatasks.backends.torch_backend import TorchEngine
+from llamatasks.engine.base import Engine, GenerationOptions, LoadRequest, ScoreRequest
+from llamatasks.errors import (
+    BackendUnavailableError,
+    GenerationError,
+    InvalidInputError,
+)
+from llamatasks.testing.conformance import BackendConformance
+from llamatasks.tokenizer import Tokenizer
 
 
 class TestOpenAIBackendConformance(BackendConformance):
@@ -138,7 +147,8 @@ def test_text_prompts_and_one_prompt_per_request(local: llamatasks.Model,
         tuple(local.tokenizer.encode_inner(" good")), tuple(local.tokenizer.encode_inner(" bad"))))
         for p in ("The movie was", "My day was very")]
     before = len(server.requests)
-    assert by_text.score(requests) == pytest.approx(by_ids.score(requests), abs=1e-4)
+    for text_row, ids_row in zip(by_text.score(requests), by_ids.score(requests)):
+        assert text_row == pytest.approx(ids_row, abs=1e-4)
     assert len(server.requests) - before == 4 + 1  # one request per sequence by text, one for all by ids
     assert all(isinstance(r["prompt"], str) for r in server.requests[before:before + 4])
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.metadata
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -147,3 +149,8 @@ def test_the_entry_point_is_installed() -> None:
     info = next(p for p in registry.plugins() if p.name == "redact")
     assert (info.distribution, info.version) == ("llamatasks-redact", llamatasks_redact.__version__)
     assert "task redact" in info.registered
+    # The real command line: the entry point is loaded and its command added before arguments are parsed.
+    done = subprocess.run([sys.executable, "-m", "llamatasks", "redact", "--entities", "", "mail jane@example.com"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "mail [EMAIL]"
