@@ -252,3 +252,20 @@ def test_cli_show_prompt_and_json(tiny_checkpoint: Callable[[str], Path]) -> Non
     payload = json.loads(result.stdout)
     assert payload["provenance"]["prompt_format"] == "chatml"
     assert all("Tim Cook visited Paris."[e["start"]:e["end"]] == e["text"] for e in payload["entities"])
+
+
+def test_translation_output_is_kept_in_the_target_script(models: dict[str, llamatasks.Model]) -> None:
+    from llamatasks.tasks.scripts import script_constraint
+
+    m = models["chatml"]
+    assert script_constraint(m.tokenizer, "zh", m.profile.stop_token_ids) is None  # CJK targets: unrestricted
+    latin = script_constraint(m.tokenizer, "fr", m.profile.stop_token_ids)
+    assert latin is not None
+    allowed = set(latin.allowed_tokens([]))
+    assert set(m.profile.stop_token_ids) <= allowed
+    assert all(i in allowed for i in m.tokenizer.encode("Bonjour à tous, ça va ?"))
+    for foreign in ("東京", "Москва"):
+        letters = [i for i in m.tokenizer.encode(foreign) if any(c.isalpha() for c in m.tokenizer.decode([i]))]
+        assert letters and not any(i in allowed for i in letters)
+    out = m.translate("我今天很高兴。", target="fr", source="zh")
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in out.text)

@@ -27,6 +27,7 @@ from llamatasks.tasks.languages import (
     resolve_language,
     same_language,
 )
+from llamatasks.tasks.scripts import ScriptConstraint, script_constraint
 
 _PIECE_TOKENS = 192  # upper bound on a piece, whatever the context length
 
@@ -43,7 +44,9 @@ class TranslateTask(Task):
                        f"Reply with the {target.name} translation only.")
         messages = [Message("system", "You are a professional translator."),
                     Message("user", [instruction, "\n\n", User(text)])]
-        return model.renderer.render(messages)
+        # Prefilling "<Target language>:" makes the next words the translation
+        # itself rather than a preamble ("The Chinese text is: ...").
+        return model.renderer.render(messages, answer_prefix=f"{target.name}:")
 
     def _languages(self, text: str, options: dict[str, Any]) -> tuple[Language, Language, bool]:
         if not options.get("target"):
@@ -85,18 +88,21 @@ class TranslateTask(Task):
                     prompts.append(self._prompt(model, piece.strip(), source, target))
                     piece_tokens.append(model.tokenizer.count(piece))
             plans.append((text, source, target, detected, slots))
-        outputs = self._generate(model, prompts, max(piece_tokens, default=0))
+        constraints = [script_constraint(model.tokenizer, target.code, model.profile.stop_token_ids)
+                       for _, _, target, _, slots in plans for slot in slots if not isinstance(slot, str)]
+        outputs = self._generate(model, prompts, max(piece_tokens, default=0), constraints)
         seconds = (time.perf_counter() - started) / len(texts)
         return [self._assemble(model, plan, prompts, outputs, seconds) for plan in plans]
 
-    def _generate(self, model: TaskModel, prompts: list[Prompt], longest_piece: int) -> list[tuple[str, int]]:
+    def _generate(self, model: TaskModel, prompts: list[Prompt], longest_piece: int,
+                  constraints: list[ScriptConstraint | None]) -> list[tuple[str, int]]:
         if not prompts:
             return []
         room = max(1, model.profile.context_length - max(len(p.ids) for p in prompts))
         options = GenerationOptions(max_new_tokens=min(2 * longest_piece + 16, room), no_repeat_ngram_size=4,
                                     stop_token_ids=model.profile.stop_token_ids)
         results = []
-        for out in model.generate(prompts, options):
+        for out in model.generate(prompts, options, constraints if any(constraints) else None):
             text = model.tokenizer.decode(out.token_ids)
             # The answer is the first non-empty line: small models add notes after it.
             line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
