@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if gguf is not None and _has("llama_cpp"):
         try:
             results[f"llama.cpp {gguf.name}"] = bench_llama_cpp(gguf, args)
-        except Exception as exc:  # an optional comparison must not sink the run
+        except Exception as exc:  # noqa: BLE001 - an optional comparison must not sink the run
             print(f"llama-cpp-python failed: {exc!r}", file=sys.stderr)
     report = {"model": source.name, "threads": args.threads, "new_tokens": args.new_tokens,
               "prompt_tokens": args.prompt_tokens, "results": results}

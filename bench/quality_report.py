@@ -17,8 +17,8 @@ TASKS = ("sentiment", "ner", "summarize", "translate")
 METRICS = {
     "sentiment": ("accuracy", "macro_f1", "ece", "unparsed_share"),
     "ner": ("precision", "recall", "f1", "ungrounded"),
-    "summarize": ("rouge1", "rouge2", "rougeL", "mean_words", "length_ratio"),
-    "translate": ("chrf", "bleu", "copy_share", "repetition_share"),
+    "summarize": ("rouge1", "rouge2", "rougeL", "predicted_words", "reference_words", "length_ratio"),
+    "translate": ("chrf++", "bleu", "copy_share", "repetition_share"),
 }
 
 

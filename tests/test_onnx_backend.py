@@ -12,13 +12,22 @@ import pytest
 pytest.importorskip("onnxruntime", reason="needs the onnx extra")
 pytest.importorskip("onnxruntime_genai", reason="needs the onnx extra")
 
-import llamatasks  # noqa: E402
-from llamatasks.backends.onnx.errors import CorruptExportError, IncompatibleExportError, NotAnExportError  # noqa: E402
-from llamatasks.engine.base import GenerationOptions, ScoreRequest  # noqa: E402
-from llamatasks.errors import BackendUnavailableError, InvalidInputError, LlamaTasksError  # noqa: E402
-from llamatasks.tasks.answer import SubstringConstraint  # noqa: E402
-from llamatasks_export import MANIFEST_NAME  # noqa: E402
-from llamatasks_export.testing import export_once  # noqa: E402
+from llamatasks_export import MANIFEST_NAME
+from llamatasks_export.testing import export_once
+
+import llamatasks
+from llamatasks.backends.onnx.errors import (
+    CorruptExportError,
+    IncompatibleExportError,
+    NotAnExportError,
+)
+from llamatasks.engine.base import GenerationOptions, ScoreRequest
+from llamatasks.errors import (
+    BackendUnavailableError,
+    InvalidInputError,
+    LlamaTasksError,
+)
+from llamatasks.tasks.answer import SubstringConstraint
 
 PROMPTS = ["Hello there", "A much longer prompt that needs padding in the batch, longer than the others", "Short"]
 

@@ -18,9 +18,7 @@ pytest.importorskip("onnxruntime", reason="needs the onnx extra")
 pytest.importorskip("onnxruntime_genai", reason="needs the onnx extra")
 onnx = pytest.importorskip("onnx", reason="needs the onnx extra")
 
-import llamatasks  # noqa: E402
-from llamatasks.errors import InvalidInputError, UnsupportedModelError  # noqa: E402
-from llamatasks_export import (  # noqa: E402
+from llamatasks_export import (
     MANIFEST_NAME,
     ExportMemoryError,
     ExportOutputExistsError,
@@ -28,7 +26,10 @@ from llamatasks_export import (  # noqa: E402
     export_onnx,
     read_manifest,
 )
-from llamatasks_export.testing import export_once  # noqa: E402
+from llamatasks_export.testing import export_once
+
+import llamatasks
+from llamatasks.errors import InvalidInputError, UnsupportedModelError
 
 GENERATIONS = ["llama1", "llama2-chat", "llama3-instruct", "llama3.1-instruct"]
 
@@ -166,9 +167,8 @@ def test_bad_requests_fail_before_any_work(tmp_path: Path) -> None:
 
 
 def test_cli_takes_an_optional_model_then_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
-    from typer.testing import CliRunner
-
     from llamatasks_export import cli, export
+    from typer.testing import CliRunner
 
     calls: list[tuple[object, ...]] = []
 

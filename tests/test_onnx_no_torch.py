@@ -22,9 +22,10 @@ import pytest
 pytest.importorskip("onnxruntime", reason="needs the onnx extra")
 pytest.importorskip("onnxruntime_genai", reason="needs the onnx extra")
 
-import llamatasks  # noqa: E402
-import llamatasks_export  # noqa: E402
-from llamatasks_export.testing import export_once  # noqa: E402
+import llamatasks_export
+from llamatasks_export.testing import export_once
+
+import llamatasks
 
 _HIDDEN = ("torch", "functorch", "torchgen", "triton", "nvidia")
 

@@ -14,8 +14,9 @@ import pytest
 pytest.importorskip("onnxruntime", reason="needs the onnx extra")
 pytest.importorskip("onnxruntime_genai", reason="needs the onnx extra")
 
-import llamatasks  # noqa: E402
-from llamatasks_export.testing import export_once  # noqa: E402
+from llamatasks_export.testing import export_once
+
+import llamatasks
 
 KINDS = ["llama1", "llama2-chat", "llama3-instruct", "llama3.1-instruct", "chatml"]
 SCORE_TOLERANCE = 1e-3
@@ -35,7 +36,7 @@ def assert_same_answers(torch_model: llamatasks.Model, onnx_model: llamatasks.Mo
     want_c = torch_model.classify("The striker scored twice.", labels=labels)
     got_c = onnx_model.classify("The striker scored twice.", labels=labels)
     assert got_c.label == want_c.label and got_c.scores == pytest.approx(want_c.scores, abs=SCORE_TOLERANCE)
-    spans = lambda result: [(e.text, e.label, e.start, e.end) for e in result.entities]  # noqa: E731
+    spans = lambda result: [(e.text, e.label, e.start, e.end) for e in result.entities]
     assert spans(onnx_model.ner(NEWS)) == spans(torch_model.ner(NEWS))
     assert onnx_model.summarize(STORY, max_words=16).text == torch_model.summarize(STORY, max_words=16).text
     for target in ("fr", "de"):

@@ -5,8 +5,12 @@ builder, transformers for the PyTorch reference); running an export needs only
 onnxruntime. See docs/export.md.
 """
 
-from llamatasks.backends.onnx.manifest import MANIFEST_NAME, Manifest, ValidationReport, read_manifest
-
+from llamatasks.backends.onnx.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    ValidationReport,
+    read_manifest,
+)
 from llamatasks_export.errors import (
     ExportError,
     ExportMemoryError,

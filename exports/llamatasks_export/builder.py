@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from llamatasks.errors import BackendUnavailableError
-
 from llamatasks_export.errors import ExportError, ExportMemoryError
 
 #: Weight-only MatMulNBits settings: block 32 kept 95.5% top-1 agreement at int8 on SmolLM2-135M.

@@ -7,7 +7,7 @@ traceback; nothing heavy is imported until a command runs.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -29,13 +29,14 @@ def export_group() -> None:
 
 @export_app.command("onnx")
 def onnx_command(
-    paths: list[str] = typer.Argument(..., metavar="[MODEL] OUT_DIR",
-                                      help="Model folder or .gguf (default: LLAMATASKS_MODEL or SmolLM2), then the output folder."),
+    paths: Annotated[list[str], typer.Argument(
+        metavar="[MODEL] OUT_DIR",
+        help="Model folder or .gguf (default: LLAMATASKS_MODEL or SmolLM2), then the output folder.")],
     precision: str = typer.Option("fp32", "--precision", "-p", help="fp32, fp16 (CUDA graph), int8 or int4 (weights only)."),
     force: bool = typer.Option(False, "--force", help="Keep an export that fails validation; skip the memory check."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT_DIR if it holds files."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
-    model_opt: Optional[str] = typer.Option(None, "--model", "-m", help="Model, as an option instead of MODEL."),
+    model_opt: str | None = typer.Option(None, "--model", "-m", help="Model, as an option instead of MODEL."),
 ) -> None:
     """Export a LLaMA-family model to ONNX with its KV cache, validated against PyTorch."""
     from llamatasks_export.export import export_onnx
@@ -55,7 +56,7 @@ def onnx_command(
     _out.print(table)
 
 
-def _split_paths(paths: list[str], model_opt: Optional[str]) -> tuple[Optional[str], str]:
+def _split_paths(paths: list[str], model_opt: str | None) -> tuple[str | None, str]:
     if len(paths) == 1:
         return model_opt, paths[0]
     if len(paths) == 2 and model_opt is None:

@@ -15,13 +15,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from llamatasks.backends.onnx.manifest import MANIFEST_NAME, FileDigest, Manifest, SourceInfo
+from llamatasks.backends.onnx.manifest import (
+    MANIFEST_NAME,
+    FileDigest,
+    Manifest,
+    SourceInfo,
+)
 from llamatasks.errors import InvalidInputError
 from llamatasks.profile import ModelProfile, build_profile, read_config
 from llamatasks.sources import ModelSource, resolve
 from llamatasks.tokenizer import Tokenizer
-
-from llamatasks_export.builder import builder_version, check_memory, plan_for, run_builder
+from llamatasks_export.builder import (
+    builder_version,
+    check_memory,
+    plan_for,
+    run_builder,
+)
 from llamatasks_export.errors import ExportOutputExistsError
 from llamatasks_export.graph import add_logits_positions, describe
 from llamatasks_export.validate import VALIDATION_TEXTS, prompt_ids, validate_export
@@ -100,7 +109,7 @@ def _build_into(work: Path, source: ModelSource, precision: str, builder: str, f
             shutil.copy2(source.path / name, work / name)
     config = read_config(source.path)
     files = {name: digest(work / name) for name in _GRAPH_FILES}
-    layout = describe(model, config, files, builder, plan.execution_provider, plan.quantization)  # type: ignore[arg-type]
+    layout = describe(model, config, files, builder, plan.execution_provider, plan.quantization)
     tokenizer = Tokenizer.from_dir(source.path)
     profile = _profile(source, tokenizer)
     prompts = prompt_ids(tokenizer.encode, VALIDATION_TEXTS, profile.bos_token_id if profile.add_bos else None)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from llamatasks.backends.onnx.manifest import FileDigest, GraphInfo
-
 from llamatasks_export.errors import ExportError
 
 LOGITS_POSITIONS = "logits_positions"

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from llamatasks.backends.onnx.manifest import GraphInfo, ValidationReport
 from llamatasks.engine.base import GenerationOptions
-
 from llamatasks_export.errors import ExportValidationError
 
 if TYPE_CHECKING:  # numpy and the engine load with the first export, not on import
@@ -35,15 +34,19 @@ FP32_MAX_ABS_DIFF = 5e-3
 MIN_TOP1_AGREEMENT = 0.95
 GREEDY_TOKENS = 24
 
-#: Fixed validation texts: prose, a list, code-like text and a question, so that
+#: Fixed validation texts: prose, a list, code, a question, facts and a dialogue, so that
 #: positions cover several kinds of next-token distributions.
 VALIDATION_TEXTS: tuple[str, ...] = (
-    "The city council met on Tuesday evening to discuss the new budget. After a long debate, the members "
-    "agreed to fund two new bus lines and to repair the old bridge over the river before winter.",
-    "Shopping list for the weekend: eggs, milk, two loaves of bread, tomatoes, olive oil, coffee beans and "
-    "something sweet for Sunday afternoon.",
+    ("The city council met on Tuesday evening to discuss the new budget. After a long debate, the members "
+     "agreed to fund two new bus lines and to repair the old bridge over the river before winter."),
+    ("Shopping list for the weekend: eggs, milk, two loaves of bread, tomatoes, olive oil, coffee beans and "
+     "something sweet for Sunday afternoon."),
     "def mean(values):\n    total = sum(values)\n    return total / len(values)\n\nprint(mean([1, 2, 3, 4]))",
     "Question: Why is the sky blue during the day but red at sunset? Answer:",
+    ("Marie Curie was born in Warsaw in 1867. She moved to Paris in 1891, studied physics and mathematics at "
+     "the Sorbonne, and in 1903 shared the Nobel Prize in Physics with Pierre Curie and Henri Becquerel."),
+    ("- Can you help me move the sofa on Saturday?\n- Sure, what time?\n- Around ten, before it gets too hot.\n"
+     "- Fine. I will bring my brother, he has a van."),
 )
 
 

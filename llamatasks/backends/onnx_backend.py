@@ -9,7 +9,7 @@ loads, so registering the backend costs nothing where they are not installed.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from llamatasks.backends.onnx.manifest import has_manifest
 from llamatasks.engine.base import BackendSpec, Engine, LoadRequest

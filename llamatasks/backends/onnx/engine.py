@@ -7,8 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
-from llamatasks.backends.onnx.decoding import RowHistory, choose_tokens, log_softmax, process_logits
-from llamatasks.backends.onnx.manifest import GraphInfo, Manifest, check_files, read_manifest
+from llamatasks.backends.onnx.decoding import (
+    RowHistory,
+    choose_tokens,
+    log_softmax,
+    process_logits,
+)
+from llamatasks.backends.onnx.manifest import (
+    GraphInfo,
+    Manifest,
+    check_files,
+    read_manifest,
+)
 from llamatasks.backends.onnx.session import DecoderSession, KVCache
 from llamatasks.engine.base import (
     Constraint,
@@ -85,7 +95,12 @@ class OnnxEngine(Engine):
     def _right_pad(self, prompts: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
         if not prompts or any(len(p) == 0 for p in prompts):
             raise InvalidInputError("every prompt needs at least one token")
+        _check_ids([t for p in prompts for t in p], self.decoder.vocab_size)
         lengths = np.array([len(p) for p in prompts], dtype=np.int64)
+        context = self.decoder.layout.context_length
+        if int(lengths.max()) > context:
+            raise InvalidInputError(f"a prompt of {int(lengths.max())} tokens exceeds the model's context of {context}",
+                                    hint="shorten the text (tasks chunk long inputs when max_context is set)")
         ids = np.full((len(prompts), int(lengths.max())), self.pad_id, dtype=np.int64)
         for row, prompt in enumerate(prompts):
             ids[row, : len(prompt)] = prompt
@@ -101,6 +116,7 @@ class OnnxEngine(Engine):
         token per step, so the prompt is never run twice.
         """
         ids, lengths = self._right_pad([r.prompt for r in requests])
+        _check_ids([t for r in requests for c in r.continuations for t in c], self.decoder.vocab_size)
         width = max(len(c) for r in requests for c in r.continuations)
         cache = self.decoder.new_cache(len(requests), int(lengths.max()) + width - 1)
         first = log_softmax(self.decoder.forward(ids, lengths, cache, (lengths - 1)[:, None])[:, 0])
@@ -127,6 +143,14 @@ class OnnxEngine(Engine):
 
     def close(self) -> None:
         self.decoder.close()
+
+
+def _check_ids(ids: list[int], vocab_size: int) -> None:
+    # onnxruntime's Gather wraps negative ids around instead of failing: check here.
+    bad = [t for t in ids if not 0 <= t < vocab_size]
+    if bad:
+        raise InvalidInputError(f"token ids {bad[:5]} are outside the vocabulary (0..{vocab_size - 1})",
+                                hint="encode text with this model's own tokenizer")
 
 
 def _pad_id(manifest: Manifest) -> int:

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from llamatasks.backends.onnx.errors import CorruptExportError, IncompatibleExportError, NotAnExportError
+from llamatasks.backends.onnx.errors import (
+    CorruptExportError,
+    IncompatibleExportError,
+    NotAnExportError,
+)
 
 MANIFEST_NAME = "llamatasks-export.json"
-FORMAT = "llamatasks-onnx-export"
+FORMAT: Final = "llamatasks-onnx-export"
 #: Bumped whenever the graph's I/O contract or the manifest's meaning changes.
 FORMAT_VERSION = 1
 

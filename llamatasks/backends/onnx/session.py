@@ -27,7 +27,11 @@ import numpy as np
 
 from llamatasks.backends.onnx.errors import CorruptExportError
 from llamatasks.backends.onnx.manifest import GraphInfo
-from llamatasks.errors import BackendUnavailableError, GenerationError, InvalidInputError
+from llamatasks.errors import (
+    BackendUnavailableError,
+    GenerationError,
+    InvalidInputError,
+)
 
 THREADS_ENV = "LLAMATASKS_ONNX_THREADS"
 _CUDA = "CUDAExecutionProvider"
@@ -101,6 +105,8 @@ class DecoderSession:
         self.kv_dtype = np.float16 if layout.kv_dtype == "float16" else np.float32
         self._ort = import_onnxruntime()
         self._ort_device = ("cuda", int(device.partition(":")[2] or 0)) if device.startswith("cuda") else ("cpu", 0)
+        logits = next(o for o in session.get_outputs() if o.name == "logits")
+        self.vocab_size = int(logits.shape[-1])
 
     @classmethod
     def open(cls, graph: Path, layout: GraphInfo, device: str) -> DecoderSession:

@@ -48,7 +48,7 @@ class FakeCompletionsServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}/v1"
 
-    def __enter__(self) -> FakeCompletionsServer:
+    def __enter__(self) -> FakeCompletionsServer:  # noqa: PYI034 - Self needs typing_extensions on 3.10
         self._thread.start()
         return self
 
@@ -160,7 +160,7 @@ class FakeCompletionsServer:
                         self._reply(200, server.completions(body))
                 except _Refused as exc:
                     self._reply(400, {"error": {"message": exc.message, "type": "invalid_request_error"}})
-                except Exception as exc:  # what a real server's 500 looks like
+                except Exception as exc:  # noqa: BLE001 - anything else is what a real server's 500 looks like
                     self._reply(500, {"error": {"message": f"{type(exc).__name__}: {exc}"}})
 
             def _reply(self, status: int, payload: dict[str, Any]) -> None:
