@@ -15,29 +15,14 @@ from llamatasks.testing.conformance import BackendConformance
 pytest_plugins = ["pytester"]
 
 
-NEGATIVE_ID_SCORED = (
-    "torch backend: score() indexes log-probs with the continuation id, so -1 silently reads the last "
-    "vocabulary entry instead of raising InvalidInputError"
-)
-
-
-class KnownTorchBugs:
-    """What the suite found in the torch backend and is not fixed yet (strict: a fix turns these red)."""
-
-    @pytest.mark.parametrize("bad", [pytest.param(-1, marks=pytest.mark.xfail(strict=True, reason=NEGATIVE_ID_SCORED)),
-                                     10**9])
-    def test_token_ids_outside_the_vocabulary_raise_a_typed_error(self, engine: Engine, bad: int) -> None:
-        BackendConformance.test_token_ids_outside_the_vocabulary_raise_a_typed_error(self, engine, bad)  # type: ignore[arg-type]
-
-
-class TestTorchBackend(KnownTorchBugs, BackendConformance):
+class TestTorchBackend(BackendConformance):
     """SmolLM2-style ChatML checkpoint: LLaMA 2 vocabulary, grouped-query attention."""
 
     backend = "torch"
     kind = "chatml"
 
 
-class TestTorchBackendOnLlama31(KnownTorchBugs, BackendConformance):
+class TestTorchBackendOnLlama31(BackendConformance):
     """LLaMA 3.1 checkpoint: 128k vocabulary, llama3 rope scaling."""
 
     backend = "torch"
@@ -52,7 +37,7 @@ class TorchUnderAnotherName:
         register(BackendSpec(name="torch-plugin", load=TorchEngine.load, description="the torch engine, via a plugin"))
 
 
-class TestABackendPluginRegisteredWithoutInstalling(KnownTorchBugs, BackendConformance):
+class TestABackendPluginRegisteredWithoutInstalling(BackendConformance):
     backend = "torch-plugin"
     plugin = TorchUnderAnotherName()
     kind = "llama1"  # no grouped-query attention

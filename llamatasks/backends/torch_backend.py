@@ -141,6 +141,7 @@ class TorchEngine(Engine):
     ) -> list[GenerationOutput]:
         """Left-padded batched generation through transformers' ``generate``."""
         torch = self._torch
+        self._check_ids(prompts)
         input_ids, attention_mask = self._left_pad(prompts)
         kwargs = self._generate_kwargs(options, constraints, input_ids.shape[1])
         if options.temperature > 0 and options.seed is not None:
@@ -179,6 +180,15 @@ class TorchEngine(Engine):
             processors.append(ConstraintLogitsProcessor(list(constraints), prompt_len))
         return {"generation_config": config, "logits_processor": processors}
 
+    def _check_ids(self, rows: Sequence[Sequence[int]]) -> None:
+        """Token ids outside the vocabulary are an error, not a silent wrap-around (-1 indexes the last row)."""
+        vocab = int(self.model.config.vocab_size)
+        for row in rows:
+            bad = [t for t in row if not 0 <= t < vocab]
+            if bad:
+                raise InvalidInputError(f"token ids {bad[:5]} are outside the vocabulary (size {vocab})",
+                                        hint="build prompts with the model's own tokenizer")
+
     def _pad_id(self, options: GenerationOptions) -> int:
         config = self.model.config
         pad = config.pad_token_id
@@ -210,6 +220,7 @@ class TorchEngine(Engine):
         that is then shared by all of its continuations.
         """
         torch = self._torch
+        self._check_ids([r.prompt for r in requests] + [c for r in requests for c in r.continuations])
         try:
             with torch.inference_mode():
                 if all(len(c) == 1 for r in requests for c in r.continuations):

@@ -66,31 +66,29 @@ class OnnxEngine(Engine):
         options: GenerationOptions,
         constraints: Sequence[Constraint | None] | None = None,
     ) -> list[GenerationOutput]:
-        """Batched generation; each row equals its own one-by-one generation."""
+        """Batched generation; each row equals its own one-by-one generation.
+
+        Rows are right-padded (see ``llamatasks.backends.onnx.session``); a row that
+        has stopped keeps feeding a pad token until every row is done.
+        """
         ids, lengths = self._right_pad(prompts)
         capacity = min(int(lengths.max()) + options.max_new_tokens, self.decoder.layout.context_length)
         cache = self.decoder.new_cache(len(prompts), capacity)
         logits = self.decoder.forward(ids, lengths, cache, (lengths - 1)[:, None])[:, 0]
         rows = [RowHistory(list(p), len(p), options.no_repeat_ngram_size) for p in prompts]
-        finished: list[str | None] = [None] * len(rows)
+        stopped = [False] * len(rows)
         rng = np.random.default_rng(options.seed)
-        stops = set(options.stop_token_ids)
         for _ in range(options.max_new_tokens):
-            active = [f is None for f in finished]
+            active = [not s for s in stopped]
             tokens = choose_tokens(process_logits(logits, rows, options, constraints, active), options, rng)
-            for b, token in enumerate(tokens.tolist()):
-                if finished[b] is None:
-                    if token in stops:
-                        finished[b] = "stop"
-                    else:
-                        rows[b].append(token)
-            if all(finished) or int(lengths.max()) >= capacity:
+            _append(rows, stopped, tokens.tolist(), set(options.stop_token_ids))
+            if all(stopped) or int(lengths.max()) >= capacity:
                 break
             lengths = lengths + 1
-            step = np.where([f is None for f in finished], tokens, self.pad_id)[:, None]  # done rows idle
+            step = np.where(stopped, self.pad_id, tokens)[:, None]
             logits = self.decoder.forward(step, lengths, cache, np.zeros((len(rows), 1), np.int64))[:, 0]
         return [GenerationOutput(token_ids=row.generated, finish_reason="stop" if done else "length")
-                for row, done in zip(rows, finished)]
+                for row, done in zip(rows, stopped)]
 
     def _right_pad(self, prompts: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
         if not prompts or any(len(p) == 0 for p in prompts):
@@ -143,6 +141,17 @@ class OnnxEngine(Engine):
 
     def close(self) -> None:
         self.decoder.close()
+
+
+def _append(rows: list[RowHistory], stopped: list[bool], tokens: list[int], stops: set[int]) -> None:
+    """Record each active row's new token; a stop token ends the row and is not kept."""
+    for b, token in enumerate(tokens):
+        if stopped[b]:
+            continue
+        if token in stops:
+            stopped[b] = True
+        else:
+            rows[b].append(token)
 
 
 def _check_ids(ids: list[int], vocab_size: int) -> None:

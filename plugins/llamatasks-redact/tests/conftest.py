@@ -1,8 +1,5 @@
-"""Fixtures from llamatasks.testing (imported: pytest refuses `pytest_plugins` below the top-level conftest)."""
+"""Fixtures come from ``llamatasks.testing.fixtures``, loaded by the repository's root conftest.
 
-from llamatasks.testing.fixtures import (  # noqa: F401
-    fixture_tokenizers,
-    make_registry,
-    tiny_checkpoint,
-    tiny_model,
-)
+Outside this repository, put ``pytest_plugins = ["llamatasks.testing.fixtures"]`` in your
+top-level conftest.py (pytest refuses ``pytest_plugins`` in nested conftest files).
+"""
