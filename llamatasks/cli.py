@@ -32,7 +32,8 @@ JsonOpt = typer.Option(False, "--json", help="Print the result as JSON.")
 ShowPromptOpt = typer.Option(False, "--show-prompt", help="Print the exact prompt(s) sent, then exit.")
 
 
-def _read_text(text: Optional[str], file: Optional[Path]) -> str:
+def read_text(text: Optional[str], file: Optional[Path]) -> str:
+    """The text a command works on: ``--file``, ``-``/piped standard input, or the argument (for plugin commands too)."""
     if file is not None:
         try:
             return file.read_text(encoding="utf-8")
@@ -49,7 +50,7 @@ def _run_task(task: str, text: Optional[str], file: Optional[Path], model: Optio
               device: str, as_json: bool, show_prompt: bool, **options: Any) -> None:
     from llamatasks.model import load
 
-    body = _read_text(text, file)
+    body = read_text(text, file)
     m = load(model, backend=backend, device=device)
     if show_prompt:
         for prompt in m.prompt_for(task, body, **options):

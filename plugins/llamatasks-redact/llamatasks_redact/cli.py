@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 
-from llamatasks.errors import InvalidInputError
+from llamatasks.cli import read_text
 
 TextArg = typer.Argument(None, help="Text, or '-' for stdin.")
 FileOpt = typer.Option(None, "--file", "-f", help="Read the text from this file.")
@@ -23,7 +22,7 @@ def redact_command(text: str | None = TextArg, file: Path | None = FileOpt, enti
     """Redact PII: e-mails, phone numbers, IBANs, card numbers, and names found by ner."""
     from llamatasks_redact.task import redact
 
-    result = redact(_read(text, file), model=model, entities=_split(entities), phone_regions=_split(regions))
+    result = redact(read_text(text, file), model=model, entities=_split(entities), phone_regions=_split(regions))
     if as_json:
         print(result.model_dump_json(indent=2))  # type: ignore[union-attr]
     else:
@@ -32,16 +31,3 @@ def redact_command(text: str | None = TextArg, file: Path | None = FileOpt, enti
 
 def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
-
-
-def _read(text: str | None, file: Path | None) -> str:
-    if file is not None:
-        try:
-            return file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInputError(f"cannot read {file}: {exc}", hint="pass a readable UTF-8 text file") from exc
-    if text == "-" or (text is None and not sys.stdin.isatty()):
-        return sys.stdin.read()
-    if text is None:
-        raise InvalidInputError("no text given", hint="pass TEXT, --file PATH, or '-' to read standard input")
-    return text
