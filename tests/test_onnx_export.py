@@ -84,7 +84,7 @@ def test_every_llama_generation_exports_and_matches(kind: str, exported: Callabl
         assert manifest.profile["rope_scaling"]["rope_type"] == "llama3"
 
 
-def test_int8_quantizes_weights_only(exported: Callable[..., Path]) -> None:
+def test_int8_stores_weights_blockwise_never_quantize_dynamic(exported: Callable[..., Path]) -> None:
     out = exported("chatml", "int8", force=True)
     model = onnx.load(str(out / "model.onnx"), load_external_data=False)
     ops = {n.op_type for n in model.graph.node}
