@@ -233,6 +233,17 @@ def _register_eval() -> None:
 _register_eval()
 
 
+def _register_export() -> None:
+    try:
+        from llamatasks_export.cli import export_app
+    except ImportError:  # the export toolkit is not installed
+        return
+    app.add_typer(export_app, name="export")
+
+
+_register_export()
+
+
 def main() -> None:
     """Entry point: llamatasks errors become one line on stderr and exit code 2."""
     try:

@@ -98,12 +98,20 @@ def test_int8_stores_weights_blockwise_never_quantize_dynamic(exported: Callable
     assert 0 < manifest.validation.top1_agreement <= 1 and manifest.validation.min_top1_agreement == 0.95
 
 
-def test_low_agreement_is_refused_and_leaves_nothing(tiny_checkpoint: Callable[[str], Path], tmp_path: Path) -> None:
-    out = tmp_path / "int4"
+def test_quantized_exports_below_the_agreement_bar_are_refused(
+    exported: Callable[..., Path], tiny_checkpoint: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from llamatasks_export import validate
+
+    out, source = exported("chatml", "int8", force=True), tiny_checkpoint("chatml")
+    manifest = read_manifest(out)
+    prompts = [[1, 450, 4996, 17354, 1701, 29916, 975, 278]]
+    monkeypatch.setattr(validate, "MIN_TOP1_AGREEMENT", 1.01)  # no export can pass: the refusal path
     with pytest.raises(ExportValidationError, match="top-1 agreement") as info:
-        export_onnx(tiny_checkpoint("chatml"), out, "int4")  # 4-bit weights on a random 64-wide model: ~50%
+        validate.validate_export(source, out / "model.onnx", manifest.graph, "int8", prompts, force=False)
     assert "force" in info.value.hint
-    assert list(tmp_path.iterdir()) == []
+    report = validate.validate_export(source, out / "model.onnx", manifest.graph, "int8", prompts, force=True)
+    assert not report.passed and report.forced and report.max_abs_logit_diff_limit is None
 
 
 def test_fp32_beyond_tolerance_is_a_typed_error(

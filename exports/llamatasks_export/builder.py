@@ -59,9 +59,12 @@ def plan_for(precision: str) -> BuildPlan:
 
 
 def builder_version() -> str:
-    """``onnxruntime-genai X.Y.Z``; a BackendUnavailableError when the package is missing."""
-    if importlib.util.find_spec("onnxruntime_genai") is None:
-        raise BackendUnavailableError("exporting to ONNX needs onnxruntime-genai's model builder",
+    """``onnxruntime-genai X.Y.Z``; a BackendUnavailableError when a package the export needs is missing."""
+    missing = [m for m in ("onnxruntime_genai", "onnx", "onnxruntime", "torch", "transformers")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise BackendUnavailableError(f"exporting to ONNX needs {', '.join(missing)} (the builder and the "
+                                      "PyTorch reference the export is validated against)",
                                       hint='pip install "llamatasks[onnx,torch]"')
     from importlib.metadata import version
 
