@@ -15,7 +15,7 @@ Measures, each the median of ``--repeats`` runs after a warm-up:
 
 The baseline is plain transformers ``generate`` in float32 with the same number
 of threads. llama-cpp-python runs too when installed (on the default model's
-GGUF, or ``--gguf``). Exports are cached under ``--exports`` and reused.
+GGUF, or ``--gguf``). Exports are cached (``--exports``, default ~/.cache/llamatasks/onnx-bench) and reused.
 Absolute numbers drift with the machine and its load; compare the ratios.
 """
 
@@ -156,7 +156,8 @@ def ensure_export(model: str | None, root: Path, precision: str, force: bool) ->
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="Model folder or .gguf (default: the embedded SmolLM2).")
-    parser.add_argument("--exports", type=Path, default=Path(".bench-exports"), help="Where exports are cached.")
+    parser.add_argument("--exports", type=Path, default=None,
+                        help="Where exports are cached (default: the llamatasks cache, onnx-bench/).")
     parser.add_argument("--precisions", nargs="+", default=["fp32", "int8"], choices=["fp32", "fp16", "int8", "int4"])
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--new-tokens", type=int, default=128)
@@ -173,7 +174,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     source = resolve(args.model)
     vocab = int(read_config(source.path)["vocab_size"])
-    root = args.exports / source.path.name
+    from llamatasks.sources import cache_dir
+
+    root = (args.exports or cache_dir() / "onnx-bench") / source.path.name
     exports = {p: ensure_export(args.model, root, p, args.force) for p in args.precisions}
     results: dict[str, dict[str, float]] = {}
     results["transformers fp32"] = bench_transformers(source.path, args, vocab)

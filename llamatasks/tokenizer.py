@@ -31,7 +31,8 @@ class Tokenizer:
             from transformers import AutoTokenizer
         except ImportError as exc:
             raise BackendUnavailableError(
-                "loading a tokenizer needs transformers", hint='pip install "llamatasks[torch]"'
+                "loading a tokenizer needs transformers (its tokenizers only; torch is not needed)",
+                hint='pip install "llamatasks[onnx]" for ONNX exports, or "llamatasks[torch]"',
             ) from exc
         config = _read_json(path / "tokenizer_config.json")
         template = _chat_template(path, config)
