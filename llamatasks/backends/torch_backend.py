@@ -20,6 +20,7 @@ from llamatasks.engine.base import (
     GenerationOutput,
     LoadRequest,
     ScoreRequest,
+    check_token_ids,
 )
 from llamatasks.errors import (
     BackendUnavailableError,
@@ -181,13 +182,7 @@ class TorchEngine(Engine):
         return {"generation_config": config, "logits_processor": processors}
 
     def _check_ids(self, rows: Sequence[Sequence[int]]) -> None:
-        """Token ids outside the vocabulary are an error, not a silent wrap-around (-1 indexes the last row)."""
-        vocab = int(self.model.config.vocab_size)
-        for row in rows:
-            bad = [t for t in row if not 0 <= t < vocab]
-            if bad:
-                raise InvalidInputError(f"token ids {bad[:5]} are outside the vocabulary (size {vocab})",
-                                        hint="build prompts with the model's own tokenizer")
+        check_token_ids([t for row in rows for t in row], int(self.model.config.vocab_size))
 
     def _pad_id(self, options: GenerationOptions) -> int:
         config = self.model.config

@@ -90,6 +90,16 @@ class Engine(ABC):
         """Release memory held by the engine (optional)."""
 
 
+def check_token_ids(ids: Sequence[int], vocab_size: int) -> None:
+    """Raise on ids outside ``[0, vocab_size)``: runtimes index with them and wrap -1 round to the last row."""
+    from llamatasks.errors import InvalidInputError
+
+    bad = [t for t in ids if not 0 <= t < vocab_size]
+    if bad:
+        raise InvalidInputError(f"token ids {bad[:5]} are outside the vocabulary (0..{vocab_size - 1})",
+                                hint="encode text with this model's own tokenizer")
+
+
 @dataclass(frozen=True)
 class LoadRequest:
     """What a backend needs to load a model: a Hugging Face-format folder and placement."""

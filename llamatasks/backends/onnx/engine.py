@@ -27,6 +27,7 @@ from llamatasks.engine.base import (
     GenerationOutput,
     LoadRequest,
     ScoreRequest,
+    check_token_ids,
 )
 from llamatasks.errors import InvalidInputError
 
@@ -93,7 +94,7 @@ class OnnxEngine(Engine):
     def _right_pad(self, prompts: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
         if not prompts or any(len(p) == 0 for p in prompts):
             raise InvalidInputError("every prompt needs at least one token")
-        _check_ids([t for p in prompts for t in p], self.decoder.vocab_size)
+        check_token_ids([t for p in prompts for t in p], self.decoder.vocab_size)
         lengths = np.array([len(p) for p in prompts], dtype=np.int64)
         context = self.decoder.layout.context_length
         if int(lengths.max()) > context:
@@ -114,7 +115,7 @@ class OnnxEngine(Engine):
         token per step, so the prompt is never run twice.
         """
         ids, lengths = self._right_pad([r.prompt for r in requests])
-        _check_ids([t for r in requests for c in r.continuations for t in c], self.decoder.vocab_size)
+        check_token_ids([t for r in requests for c in r.continuations for t in c], self.decoder.vocab_size)
         width = max(len(c) for r in requests for c in r.continuations)
         cache = self.decoder.new_cache(len(requests), int(lengths.max()) + width - 1)
         first = log_softmax(self.decoder.forward(ids, lengths, cache, (lengths - 1)[:, None])[:, 0])
@@ -152,14 +153,6 @@ def _append(rows: list[RowHistory], stopped: list[bool], tokens: list[int], stop
             stopped[b] = True
         else:
             rows[b].append(token)
-
-
-def _check_ids(ids: list[int], vocab_size: int) -> None:
-    # onnxruntime's Gather wraps negative ids around instead of failing: check here.
-    bad = [t for t in ids if not 0 <= t < vocab_size]
-    if bad:
-        raise InvalidInputError(f"token ids {bad[:5]} are outside the vocabulary (0..{vocab_size - 1})",
-                                hint="encode text with this model's own tokenizer")
 
 
 def _pad_id(manifest: Manifest) -> int:
