@@ -126,6 +126,13 @@ def _convert(gguf: Path, out: Path) -> None:
     except ImportError as exc:
         raise ModelLoadError("converting a GGUF needs torch and transformers",
                              hint='pip install "llamatasks[torch]"') from exc
+    import sys
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    print(f"llamatasks: converting {gguf.name} to a safetensors cache in {out.parent} (once; ~30 s)",
+          file=sys.stderr)
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
