@@ -21,6 +21,7 @@ from llamatasks.engine.base import (
     LoadRequest,
     ScoreRequest,
     check_token_ids,
+    trim_at_stop,
 )
 from llamatasks.errors import (
     BackendUnavailableError,
@@ -153,7 +154,7 @@ class TorchEngine(Engine):
         except Exception as exc:
             raise GenerationError(f"generation failed on the torch backend: {exc}") from exc
         new_tokens = out[:, input_ids.shape[1]:].tolist()
-        return [_trim(row, options) for row in new_tokens]
+        return [trim_at_stop(row, options.stop_token_ids) for row in new_tokens]
 
     def _generate_kwargs(
         self, options: GenerationOptions, constraints: Sequence[Constraint | None] | None, prompt_len: int
@@ -265,12 +266,3 @@ class TorchEngine(Engine):
 def _positions(attention_mask: torch.Tensor) -> torch.Tensor:
     """Position ids that start at 0 at each row's first real token (left padding)."""
     return (attention_mask.cumsum(-1) - 1).clamp(min=0)
-
-
-def _trim(row: list[int], options: GenerationOptions) -> GenerationOutput:
-    """Cut a generated row at its first stop token (padding follows it)."""
-    stops = set(options.stop_token_ids)
-    for i, token in enumerate(row):
-        if token in stops:
-            return GenerationOutput(token_ids=row[:i], finish_reason="stop")
-    return GenerationOutput(token_ids=row, finish_reason="length")

@@ -90,6 +90,15 @@ class Engine(ABC):
         """Release memory held by the engine (optional)."""
 
 
+def trim_at_stop(row: Sequence[int], stop_token_ids: Sequence[int]) -> GenerationOutput:
+    """A generated row cut at its first stop token (excluded), as the contract asks of ``generate``."""
+    stops = set(stop_token_ids)
+    for i, token in enumerate(row):
+        if token in stops:
+            return GenerationOutput(token_ids=list(row[:i]), finish_reason="stop")
+    return GenerationOutput(token_ids=list(row), finish_reason="length")
+
+
 def check_token_ids(ids: Sequence[int], vocab_size: int) -> None:
     """Raise on ids outside ``[0, vocab_size)``: runtimes index with them and wrap -1 round to the last row."""
     from llamatasks.errors import InvalidInputError

@@ -24,6 +24,7 @@ from llamatasks.engine.base import (
     GenerationOutput,
     LoadRequest,
     ScoreRequest,
+    trim_at_stop,
 )
 from llamatasks.errors import InvalidInputError, LlamaTasksError
 from llamatasks.tokenizer import Tokenizer
@@ -126,10 +127,9 @@ class OpenAIEngine(Engine):
         ids = _returned_token_ids(choice)
         if ids is None:  # the server sent text only: our tokenizer's reading of it
             ids = self.tokenizer.encode_inner(str(choice.get("text") or ""))
-        stops = set(options.stop_token_ids)
-        for i, token in enumerate(ids):
-            if token in stops:  # servers differ on whether the stop token is included
-                return GenerationOutput(token_ids=ids[:i], finish_reason="stop")
+        trimmed = trim_at_stop(ids, options.stop_token_ids)  # servers differ on including the stop token
+        if trimmed.finish_reason == "stop":
+            return trimmed
         stopped = choice.get("finish_reason") == "stop" and len(ids) < options.max_new_tokens
         return GenerationOutput(token_ids=ids, finish_reason="stop" if stopped else "length")
 
