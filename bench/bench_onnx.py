@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--prompt-tokens", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--gguf", type=Path, default=None, help="GGUF for llama-cpp-python (default: the default model's).")
+    parser.add_argument("--gguf", type=Path, nargs="*", default=None,
+                        help="GGUF files for llama-cpp-python (default: the default model's).")
     parser.add_argument("--force", action="store_true", help="Keep exports that fail validation (e.g. int4).")
     parser.add_argument("--also", type=Path, nargs="*", default=[], help="Existing export folders to run too.")
     parser.add_argument("--json", type=Path, default=None, help="Also write the results here.")
@@ -184,12 +185,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results[f"onnx {precision}"] = bench_onnx(path, args, vocab)
     for path in args.also:
         results[f"onnx {path.name}"] = bench_onnx(path, args, vocab)
-    gguf = args.gguf or _default_gguf(args.model)
-    if gguf is not None and _has("llama_cpp"):
+    ggufs = args.gguf if args.gguf is not None else [g for g in [_default_gguf(args.model)] if g is not None]
+    for gguf in ggufs if _has("llama_cpp") else []:
         try:
             results[f"llama.cpp {gguf.name}"] = bench_llama_cpp(gguf, args)
         except Exception as exc:  # noqa: BLE001 - an optional comparison must not sink the run
-            print(f"llama-cpp-python failed: {exc!r}", file=sys.stderr)
+            print(f"llama-cpp-python failed on {gguf}: {exc!r}", file=sys.stderr)
     report = {"model": source.name, "threads": args.threads, "new_tokens": args.new_tokens,
               "prompt_tokens": args.prompt_tokens, "results": results}
     print_table(report)

@@ -4,7 +4,8 @@
 
 REPORT_DIR holds files named TASK-METHOD.json as written by
 `llamatasks eval TASK --data FILE --method METHOD --json REPORT_DIR/TASK-METHOD.json`,
-and optionally ablate-sentiment.json from bench/ablate_sentiment.py.
+and optionally ablate-sentiment.json and ablate-translate.json from bench/ablate_sentiment.py
+and bench/ablate_translate.py.
 """
 
 from __future__ import annotations
@@ -69,6 +70,21 @@ def ablation_table(path: Path) -> list[str]:
     return lines + [""]
 
 
+def translate_ablation_table(path: Path) -> list[str]:
+    data = json.loads(path.read_text())
+    directions = list(data["n"])
+    lines = ["### translation ablation", "",
+             "`python bench/ablate_translate.py`: the shipped task with 0-3 built-in examples in the prompt, "
+             "examples per direction: " + ", ".join(f"{d} {n}" for d, n in data["n"].items()) + ".", "",
+             "| prompt | " + " | ".join(directions) + " | mean chrF++ | copies | seconds |",
+             "|---|" + "---|" * (len(directions) + 3)]
+    for name, row in data["results"].items():
+        cells = [f"{row[d]:.2f}" for d in directions]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {row['mean']:.2f} | {row['copy_share']:.1%} "
+                     f"| {row['seconds']:.0f} |")
+    return lines + [""]
+
+
 def main() -> None:
     folder = Path(sys.argv[1])
     out = ["# Measured quality", "",
@@ -86,6 +102,8 @@ def main() -> None:
     ablation = folder / "ablate-sentiment.json"
     if ablation.exists():
         out += ablation_table(ablation)
+    if (folder / "ablate-translate.json").exists():
+        out += translate_ablation_table(folder / "ablate-translate.json")
     print("\n".join(out))
 
 

@@ -87,6 +87,10 @@ class Translation(_Frozen):
     source: str
     target: str
     source_detected: bool = False
+    copied_source: bool = Field(
+        default=False,
+        description="True when part of the text is the source handed back untranslated, even after a retry.",
+    )
     provenance: Provenance
 
 

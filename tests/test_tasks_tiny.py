@@ -269,3 +269,90 @@ def test_translation_output_is_kept_in_the_target_script(models: dict[str, llama
         assert letters and not any(i in allowed for i in letters)
     out = m.translate("我今天很高兴。", target="fr", source="zh")
     assert not any("\u4e00" <= ch <= "\u9fff" for ch in out.text)
+
+
+def test_copy_detection() -> None:
+    from llamatasks.tasks.languages import resolve_language
+    from llamatasks.tasks.translate import looks_copied
+
+    en, fr = resolve_language("en"), resolve_language("fr")
+    source = "The weather was cold, so the match was moved to Sunday afternoon."
+    assert looks_copied(source, source, en, fr)
+    assert looks_copied("  the weather was cold, so the match was moved to sunday afternoon ", source, en, fr)
+    assert looks_copied("The weather was cold, so the game was moved to Sunday.", source, en, fr)
+    assert not looks_copied("Il faisait froid, alors le match a été déplacé au dimanche après-midi.", source, en, fr)
+    assert not looks_copied("", source, en, fr)
+    assert not looks_copied(source, source, en, resolve_language("en-GB"))  # nothing to translate
+
+
+def test_copied_pieces_are_retried_then_flagged(models: dict[str, llamatasks.Model],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from llamatasks.engine.base import GenerationOutput
+
+    m = models["chatml"]
+    source = "The weather was cold, so the match was moved to Sunday afternoon."
+    french = "Il faisait froid, alors le match a été déplacé au dimanche après-midi."
+    calls: list[GenerationOptions] = []
+
+    def answering(second: str) -> Callable[..., list[GenerationOutput]]:
+        def generate(prompts: list[object], options: GenerationOptions, constraints: object = None) -> list[GenerationOutput]:
+            calls.append(options)
+            text = source if len(calls) == 1 else second
+            return [GenerationOutput(token_ids=m.tokenizer.encode(text), finish_reason="stop") for _ in prompts]
+        return generate
+
+    monkeypatch.setattr(m, "generate", answering(french))
+    fixed = m.translate(source, target="fr", source="en")
+    assert fixed.text == french and not fixed.copied_source
+    assert [o.repetition_penalty for o in calls] == [1.0, 1.3]
+
+    calls.clear()
+    monkeypatch.setattr(m, "generate", answering(source))
+    still = m.translate(source, target="fr", source="en")
+    assert still.copied_source and len(calls) == 2
+
+    calls.clear()
+    calls.append(GenerationOptions())  # as if the first call had been made: every call answers French
+    monkeypatch.setattr(m, "generate", answering(french))
+    assert not m.translate(source, target="fr", source="en").copied_source and len(calls) == 2  # no retry
+
+
+def test_translation_answer_line() -> None:
+    from llamatasks.tasks.translate import answer_line
+
+    assert answer_line("Bonjour à tous.\nNote: this is informal.") == "Bonjour à tous."
+    assert answer_line("\nEnglish:\nGood morning.\n") == "Good morning."
+    assert answer_line("German translation:\n\nGuten Morgen.") == "Guten Morgen."
+    assert answer_line("Zutaten:") == "Zutaten:"  # a label-like line that is all there is stays
+    assert answer_line("") == ""
+
+
+def test_language_detection_skips_codes_without_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    import py3langid
+
+    from llamatasks.errors import UnknownLanguageError
+    from llamatasks.tasks.languages import detect_language
+
+    monkeypatch.setattr(py3langid, "rank", lambda text: [("ext", -1.0), ("en", -2.0)])
+    assert detect_language("Hello there").code == "en"
+    monkeypatch.setattr(py3langid, "rank", lambda text: [("ext", -1.0)])
+    with pytest.raises(UnknownLanguageError):
+        detect_language("Hello there")
+
+
+def test_translation_examples_fit_the_context(models: dict[str, llamatasks.Model],
+                                              tiny_checkpoint: Callable[[str], Path]) -> None:
+    from llamatasks.tasks.translation_examples import EXAMPLES, examples_for
+
+    assert all(set(example) == set(EXAMPLES[0]) for example in EXAMPLES)  # every example in every language
+    assert examples_for("en-GB", "fr-CA") == examples_for("en", "fr") and examples_for("en", "sw") == []
+    shown = models["llama3-instruct"].prompt_for("translate", "Good morning.", target="fr", source="en")[0].text
+    first_en, first_fr = examples_for("en", "fr")[0]
+    assert first_en in shown and first_fr in shown
+    assert examples_for("en", "fr")[1][0] not in shown  # a chat model is shown one example
+    base = models["llama1"].prompt_for("translate", "Good morning.", target="fr", source="en")[0].text
+    assert all(en in base and fr in base for en, fr in examples_for("en", "fr"))  # a base model, all of them
+    unknown = models["llama3-instruct"].prompt_for("translate", "Good morning.", target="sw", source="en")[0].text
+    assert first_en not in unknown  # no examples for this direction: zero-shot
+    small = llamatasks.load(tiny_checkpoint("llama3-instruct"), max_context=160)
+    assert first_en not in small.prompt_for("translate", "Good morning.", target="fr", source="en")[0].text

@@ -42,11 +42,21 @@ def resolve_language(value: str) -> Language:
 
 
 def detect_language(text: str) -> Language:
-    """The most likely language of ``text``."""
+    """The most likely language of ``text`` that langcodes can name.
+
+    py3langid knows a few codes langcodes has no data for (``ext``, Extremaduran);
+    the next language in py3langid's ranking is taken instead of failing.
+    """
     import py3langid
 
-    code, _ = py3langid.classify(text)
-    return resolve_language(_DETECTED_ALIASES.get(code, code))
+    ranking = py3langid.rank(text)
+    for code, _ in ranking:
+        try:
+            return resolve_language(_DETECTED_ALIASES.get(code, code))
+        except UnknownLanguageError:
+            continue
+    raise UnknownLanguageError(f"could not identify the language of {text[:40]!r}",
+                               hint="pass the language explicitly (source=...)")
 
 
 def same_language(a: Language, b: Language) -> bool:

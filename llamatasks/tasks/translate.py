@@ -3,13 +3,23 @@
 Texts are split at line breaks and, within a line, into groups of sentences
 that fit a modest token budget (small models translate short pieces far
 better than pages), then put back together with the original line breaks.
+
+Small models often hand the source back instead of translating it. Every
+piece is checked (``looks_copied``: the output is the source, or it is in the
+source language rather than the target and mostly repeats the source); a
+copied piece is generated again with a repetition penalty over the prompt,
+which makes repeating the source's tokens expensive, and a piece still copied
+after that retry sets ``Translation.copied_source`` rather than passing the
+source off as a translation.
 """
 
 from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from collections.abc import Sequence
+from difflib import SequenceMatcher
 from typing import Any
 
 from pydantic import BaseModel
@@ -28,8 +38,67 @@ from llamatasks.tasks.languages import (
     same_language,
 )
 from llamatasks.tasks.scripts import ScriptConstraint, script_constraint
+from llamatasks.tasks.translation_examples import examples_for
 
 _PIECE_TOKENS = 192  # upper bound on a piece, whatever the context length
+_RETRY_PENALTY = 1.3  # repetition penalty for a piece that came back copied
+_COPY_SIMILARITY = 0.6  # character similarity to the source above which source-language output is a copy
+
+
+def _normalize(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+_SHOTS = 1  # built-in examples shown to a chat model (bench/ablate_translate.py: 1 beat 0, 2 and 3)
+_BASE_SHOTS = 3  # a base model has no instruction to follow: the examples define the task
+_SHOT_SHARE = 8  # the examples may take at most 1/8 of the context
+
+
+def _shots(model: TaskModel, source: Language, target: Language) -> list[tuple[str, str]]:
+    """The built-in examples for this direction that fit the context (fewer on small contexts)."""
+    chosen: list[tuple[str, str]] = []
+    room = model.profile.context_length // _SHOT_SHARE
+    count = _SHOTS if model.prompt_format.chat else _BASE_SHOTS
+    for pair in examples_for(source.code, target.code)[:count]:
+        room -= model.tokenizer.count(pair[0]) + model.tokenizer.count(pair[1]) + 32  # + instruction and turns
+        if room < 0:
+            break
+        chosen.append(pair)
+    return chosen
+
+
+_LABEL_LINE = re.compile(r"^\s*\w+(?:[ -]\w+){0,2}\s*:\s*$")  # "English:", "German translation:"
+
+
+def answer_line(text: str) -> str:
+    """The translation in a generated answer: its first line with text.
+
+    Small models add notes after the translation, and sometimes open with a
+    label line of their own ("English:") before it; such a line is skipped.
+    """
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    while len(lines) > 1 and _LABEL_LINE.match(lines[0]):
+        lines.pop(0)
+    return lines[0] if lines else ""
+
+
+def looks_copied(output: str, source_text: str, source: Language, target: Language) -> bool:
+    """Whether ``output`` hands back ``source_text`` instead of translating it.
+
+    Never when the output is detected as the target language. Otherwise true
+    when the two are equal after normalisation, or when the output is in the
+    source language and its characters mostly match the source. Names and
+    numbers that a real translation keeps do not make an output a copy.
+    """
+    out, src = _normalize(output), _normalize(source_text)
+    if not out or same_language(source, target):
+        return False
+    detected = detect_language(output)
+    if same_language(detected, target):
+        return False
+    if out == src:
+        return True
+    return same_language(detected, source) and SequenceMatcher(None, out, src, autojunk=False).ratio() >= _COPY_SIMILARITY
 
 
 class TranslateTask(Task):
@@ -42,8 +111,11 @@ class TranslateTask(Task):
     def _prompt(self, model: TaskModel, text: str, source: Language, target: Language) -> Prompt:
         instruction = (f"Translate this {source.name} text into {target.name}. "
                        f"Reply with the {target.name} translation only.")
-        messages = [Message("system", "You are a professional translator."),
-                    Message("user", [instruction, "\n\n", User(text)])]
+        messages = [Message("system", "You are a professional translator.")]
+        for example, translation in _shots(model, source, target):
+            messages += [Message("user", [instruction, "\n\n", example]),
+                         Message("assistant", f"{target.name}: {translation}")]
+        messages.append(Message("user", [instruction, "\n\n", User(text)]))
         # Prefilling "<Target language>:" makes the next words the translation
         # itself rather than a preamble ("The Chinese text is: ...").
         return model.renderer.render(messages, answer_prefix=f"{target.name}:")
@@ -77,7 +149,7 @@ class TranslateTask(Task):
         started = time.perf_counter()
         plans = []
         prompts: list[Prompt] = []
-        piece_tokens: list[int] = []
+        pieces_of: list[tuple[str, Language, Language]] = []  # each prompt's piece and its languages
         for text in texts:
             source, target, detected = self._languages(text, options)
             pieces = [] if same_language(source, target) else self._pieces(model, text, source, target)
@@ -86,46 +158,62 @@ class TranslateTask(Task):
                 slots.append(len(prompts) if piece.strip() else piece)
                 if piece.strip():
                     prompts.append(self._prompt(model, piece.strip(), source, target))
-                    piece_tokens.append(model.tokenizer.count(piece))
+                    pieces_of.append((piece.strip(), source, target))
             plans.append((text, source, target, detected, slots))
         constraints = [script_constraint(model.tokenizer, target.code, model.profile.stop_token_ids)
                        for _, _, target, _, slots in plans for slot in slots if not isinstance(slot, str)]
-        outputs = self._generate(model, prompts, max(piece_tokens, default=0), constraints)
+        longest = max((model.tokenizer.count(piece) for piece, _, _ in pieces_of), default=0)
+        outputs = self._generate(model, prompts, longest, constraints)
+        copied = self._retry_copies(model, prompts, pieces_of, longest, constraints, outputs)
         seconds = (time.perf_counter() - started) / len(texts)
-        return [self._assemble(model, plan, prompts, outputs, seconds) for plan in plans]
+        return [self._assemble(model, plan, prompts, outputs, copied, seconds) for plan in plans]
+
+    def _retry_copies(self, model: TaskModel, prompts: list[Prompt], pieces_of: list[tuple[str, Language, Language]],
+                      longest: int, constraints: list[ScriptConstraint | None],
+                      outputs: list[tuple[str, int]]) -> set[int]:
+        """Generate copied pieces again, penalised for repeating the prompt; the pieces still copied."""
+        def copies(i: int) -> bool:
+            return looks_copied(outputs[i][0], *pieces_of[i])
+
+        again = [i for i in range(len(prompts)) if copies(i)]
+        if not again:
+            return set()
+        retried = self._generate(model, [prompts[i] for i in again], longest, [constraints[i] for i in again],
+                                 repetition_penalty=_RETRY_PENALTY)
+        for i, (line, n) in zip(again, retried):
+            outputs[i] = (line, outputs[i][1] + n)
+        return {i for i in again if copies(i)}
 
     def _generate(self, model: TaskModel, prompts: list[Prompt], longest_piece: int,
-                  constraints: list[ScriptConstraint | None]) -> list[tuple[str, int]]:
+                  constraints: list[ScriptConstraint | None], repetition_penalty: float = 1.0) -> list[tuple[str, int]]:
         if not prompts:
             return []
         room = max(1, model.profile.context_length - max(len(p.ids) for p in prompts))
         options = GenerationOptions(max_new_tokens=min(2 * longest_piece + 16, room), no_repeat_ngram_size=4,
-                                    stop_token_ids=model.profile.stop_token_ids)
+                                    repetition_penalty=repetition_penalty, stop_token_ids=model.profile.stop_token_ids)
         results = []
         for out in model.generate(prompts, options, constraints if any(constraints) else None):
-            text = model.tokenizer.decode(out.token_ids)
-            # The answer is the first non-empty line: small models add notes after it.
-            line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-            results.append((line, len(out.token_ids)))
+            results.append((answer_line(model.tokenizer.decode(out.token_ids)), len(out.token_ids)))
         return results
 
     def _assemble(self, model: TaskModel, plan: tuple[Any, ...], prompts: list[Prompt],
-                  outputs: list[tuple[str, int]], seconds: float) -> Translation:
+                  outputs: list[tuple[str, int]], copied: set[int], seconds: float) -> Translation:
         text, source, target, detected, slots = plan
         if not slots:  # already in the target language
             prov = model.provenance(tokens_in=0, tokens_out=0, seconds=seconds)
             return Translation(text=text, source=source.code, target=target.code, source_detected=detected, provenance=prov)
-        parts, tin, tout, n = [], 0, 0, 0
+        parts, tin, tout, n, copy = [], 0, 0, 0, False
         for slot in slots:
             if isinstance(slot, str):
                 parts.append(slot)
                 continue
             parts.append(outputs[slot][0])
+            copy = copy or slot in copied
             tin, tout, n = tin + len(prompts[slot].ids), tout + outputs[slot][1], n + 1
         joined = "".join(_space_between(parts))
         prov = model.provenance(tokens_in=tin, tokens_out=tout, seconds=seconds, chunks=max(1, n))
         return Translation(text=joined, source=source.code, target=target.code, source_detected=detected,
-                           provenance=prov)
+                           copied_source=copy, provenance=prov)
 
 
 def _space_between(parts: list[str]) -> list[str]:

@@ -1,0 +1,60 @@
+"""Translation ablation: how much the built-in examples (few-shot) contribute.
+
+Runs the shipped ``translate`` task on the en<->fr/de directions of an
+evaluation file with 0, 1, 2 and 3 built-in examples in the prompt (everything
+else as shipped: script constraint, answer prefill, 4-gram blocking, copy
+retry), and prints chrF++ per direction, their mean, and the share of outputs
+that copy the source.
+
+    python bench/ablate_translate.py --data ../shared/eval/translation.jsonl [--per-direction N] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from unittest import mock
+
+import llamatasks
+from llamatasks.evaluation.metrics import copies_source, translation_scores
+from llamatasks.tasks import translate
+
+DIRECTIONS = (("en", "fr"), ("fr", "en"), ("en", "de"), ("de", "en"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--per-direction", type=int, default=None, help="First N examples of each direction.")
+    parser.add_argument("--shots", type=int, nargs="+", default=[0, 1, 2, 3])
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    rows = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line.strip()]
+    by_direction = {d: [r for r in rows if (r["src_lang"], r["tgt_lang"]) == d][: args.per_direction]
+                    for d in DIRECTIONS}
+    m = llamatasks.load(batch_size=16)
+    results: dict[str, dict[str, float]] = {}
+    for shots in args.shots:
+        started = time.perf_counter()
+        row: dict[str, float] = {}
+        copies = total = 0
+        with mock.patch.object(translate, "_SHOTS", shots):
+            for (source, target), examples in by_direction.items():
+                outputs = [t.text for t in m.translate([e["source"] for e in examples], target=target, source=source)]
+                row[f"{source}-{target}"] = translation_scores(outputs, [e["target"] for e in examples], target)["chrf++"]
+                copies += sum(copies_source(o, e["source"]) for o, e in zip(outputs, examples))
+                total += len(examples)
+        row["mean"] = sum(row[f"{s}-{t}"] for s, t in DIRECTIONS) / len(DIRECTIONS)
+        row["copy_share"] = copies / total
+        row["seconds"] = time.perf_counter() - started
+        results[f"{shots} examples"] = row
+        print(f"{shots} examples: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()), flush=True)
+    if args.json:
+        n = {f"{s}-{t}": len(v) for (s, t), v in by_direction.items()}
+        args.json.write_text(json.dumps({"n": n, "results": results}, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
