@@ -9,11 +9,6 @@ from pathlib import Path
 
 import pytest
 
-# typer decides once, on import, whether help output is coloured, and pytester runs with PY_COLORS=0 set
-# (which typer reads as "force a terminal"). Import it here so the in-process run below cannot make
-# every later test's help output coloured.
-import typer.rich_utils  # noqa: F401
-
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = ROOT / "docs" / "writing-a-plugin.md"
 # A fenced block whose first line names a file (`# path/to/file.py`) is that file, complete.
@@ -37,9 +32,11 @@ def test_the_tutorial_plugin_passes_its_own_tests(pytester: pytest.Pytester, fix
         target = pytester.path / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
-    pytester.syspathinsert()  # "installed" only as far as the import path goes, as in the tutorial
+    # "Installed" only as far as the import path goes, as in the tutorial. A separate process: an
+    # in-process run drops the modules it imported, and C extensions (numpy) cannot load twice.
+    monkeypatch.setenv("PYTHONPATH", str(pytester.path))
     monkeypatch.setenv("LLAMATASKS_FIXTURE_TOKENIZERS", str(fixture_tokenizers))
-    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "tests")
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "tests")
     result.assert_outcomes(passed=5)
 
 
