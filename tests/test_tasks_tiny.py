@@ -294,27 +294,26 @@ def test_copied_pieces_are_retried_then_flagged(models: dict[str, llamatasks.Mod
     french = "Il faisait froid, alors le match a été déplacé au dimanche après-midi."
     calls: list[GenerationOptions] = []
 
-    def answering(second: str) -> Callable[..., list[GenerationOutput]]:
+    def answering(first: str, then: str) -> Callable[..., list[GenerationOutput]]:
         def generate(prompts: list[object], options: GenerationOptions, constraints: object = None) -> list[GenerationOutput]:
             calls.append(options)
-            text = source if len(calls) == 1 else second
+            text = first if len(calls) == 1 else then
             return [GenerationOutput(token_ids=m.tokenizer.encode(text), finish_reason="stop") for _ in prompts]
         return generate
 
-    monkeypatch.setattr(m, "generate", answering(french))
+    monkeypatch.setattr(m, "generate", answering(source, french))
     fixed = m.translate(source, target="fr", source="en")
     assert fixed.text == french and not fixed.copied_source
     assert [o.repetition_penalty for o in calls] == [1.0, 1.3]
 
     calls.clear()
-    monkeypatch.setattr(m, "generate", answering(source))
+    monkeypatch.setattr(m, "generate", answering(source, source))
     still = m.translate(source, target="fr", source="en")
     assert still.copied_source and len(calls) == 2
 
     calls.clear()
-    calls.append(GenerationOptions())  # as if the first call had been made: every call answers French
-    monkeypatch.setattr(m, "generate", answering(french))
-    assert not m.translate(source, target="fr", source="en").copied_source and len(calls) == 2  # no retry
+    monkeypatch.setattr(m, "generate", answering(french, french))
+    assert not m.translate(source, target="fr", source="en").copied_source and len(calls) == 1  # no retry
 
 
 def test_translation_answer_line() -> None:

@@ -12,10 +12,11 @@ Scales follow the packages: accuracy, F1 and ROUGE in [0, 1]; chrF++ and BLEU in
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
+
+from llamatasks.tasks.translate import normalize_text
 
 if TYPE_CHECKING:
     from sacrebleu.metrics.chrf import CHRF
@@ -223,17 +224,13 @@ def copies_source(output: str, source: str, threshold: float = COPY_CHRF_THRESHO
 
     Normalisation is Unicode NFKC, case folding and collapsed whitespace. An empty output is not a copy.
     """
-    normalized_output, normalized_source = _normalize(output), _normalize(source)
+    normalized_output, normalized_source = normalize_text(output), normalize_text(source)
     if not normalized_output:
         return False
     if normalized_output == normalized_source:
         return True
     score: float = _chrf().sentence_score(normalized_output, [normalized_source]).score
     return score >= threshold
-
-
-def _normalize(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 @lru_cache(maxsize=1)

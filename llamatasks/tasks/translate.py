@@ -45,10 +45,6 @@ _RETRY_PENALTY = 1.3  # repetition penalty for a piece that came back copied
 _COPY_SIMILARITY = 0.6  # character similarity to the source above which source-language output is a copy
 
 
-def _normalize(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-
-
 _SHOTS = 1  # built-in examples shown to a chat model (bench/ablate_translate.py: 1 beat 0, 2 and 3)
 _BASE_SHOTS = 3  # a base model has no instruction to follow: the examples define the task
 _SHOT_SHARE = 8  # the examples may take at most 1/8 of the context
@@ -82,6 +78,11 @@ def answer_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
+def normalize_text(text: str) -> str:
+    """``text`` for comparison: Unicode NFKC, case folded, whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
 def looks_copied(output: str, source_text: str, source: Language, target: Language) -> bool:
     """Whether ``output`` hands back ``source_text`` instead of translating it.
 
@@ -90,7 +91,7 @@ def looks_copied(output: str, source_text: str, source: Language, target: Langua
     source language and its characters mostly match the source. Names and
     numbers that a real translation keeps do not make an output a copy.
     """
-    out, src = _normalize(output), _normalize(source_text)
+    out, src = normalize_text(output), normalize_text(source_text)
     if not out or same_language(source, target):
         return False
     detected = detect_language(output)
