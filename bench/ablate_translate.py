@@ -1,12 +1,15 @@
-"""Translation ablation: how much the built-in examples (few-shot) contribute.
+"""Translation ablation: how much the built-in examples (few-shot) and beam search contribute.
 
 Runs the shipped ``translate`` task on the en<->fr/de directions of an
-evaluation file with 0, 1, 2 and 3 built-in examples in the prompt (everything
-else as shipped: script constraint, answer prefill, 4-gram blocking, copy
-retry), and prints chrF++ per direction, their mean, and the share of outputs
-that copy the source.
+evaluation file with 0, 1, 2 and 3 built-in examples in the prompt, each
+decoded greedily (1 beam) and with beam search (everything else as shipped:
+script constraint, answer prefill, 4-gram blocking, copy retry), and prints
+chrF++ per direction, their mean, and the share of outputs that copy the source.
 
-    python bench/ablate_translate.py --data ../shared/eval/translation.jsonl [--per-direction N] [--json out.json]
+    python bench/ablate_translate.py --data ../shared/eval/translation.jsonl [--shots 0 1] [--beams 1 4]
+        [--per-direction N] [--json out.json [--append]]
+
+``--append`` adds this run's settings to the results already in ``--json``.
 """
 
 from __future__ import annotations
@@ -29,18 +32,20 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--per-direction", type=int, default=None, help="First N examples of each direction.")
     parser.add_argument("--shots", type=int, nargs="+", default=[0, 1, 2, 3])
+    parser.add_argument("--beams", type=int, nargs="+", default=[1, translate.BEAMS])
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--append", action="store_true", help="Keep the settings already in --json.")
     args = parser.parse_args()
     rows = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line.strip()]
     by_direction = {d: [r for r in rows if (r["src_lang"], r["tgt_lang"]) == d][: args.per_direction]
                     for d in DIRECTIONS}
     m = llamatasks.load(batch_size=16)
     results: dict[str, dict[str, float]] = {}
-    for shots in args.shots:
+    for shots, beams in [(s, b) for b in args.beams for s in args.shots]:
         started = time.perf_counter()
         row: dict[str, float] = {}
         copies = total = 0
-        with mock.patch.object(translate, "_SHOTS", shots):
+        with mock.patch.object(translate, "_SHOTS", shots), mock.patch.object(translate, "BEAMS", beams):
             for (source, target), examples in by_direction.items():
                 outputs = [t.text for t in m.translate([e["source"] for e in examples], target=target, source=source)]
                 row[f"{source}-{target}"] = translation_scores(outputs, [e["target"] for e in examples], target)["chrf++"]
@@ -49,10 +54,13 @@ def main() -> None:
         row["mean"] = sum(row[f"{s}-{t}"] for s, t in DIRECTIONS) / len(DIRECTIONS)
         row["copy_share"] = copies / total
         row["seconds"] = time.perf_counter() - started
-        results[f"{shots} examples"] = row
-        print(f"{shots} examples: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()), flush=True)
+        name = f"{shots} example{'' if shots == 1 else 's'}, " + ("greedy" if beams == 1 else f"{beams} beams")
+        results[name] = row
+        print(f"{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()), flush=True)
     if args.json:
         n = {f"{s}-{t}": len(v) for (s, t), v in by_direction.items()}
+        if args.append and args.json.exists():
+            results = {**json.loads(args.json.read_text(encoding="utf-8"))["results"], **results}
         args.json.write_text(json.dumps({"n": n, "results": results}, indent=2), encoding="utf-8")
 
 

@@ -10,6 +10,8 @@ Measures, in one process and as ratios against a baseline measured alongside:
                       plus the backend's batch-8 total throughput
 3. load time          cold ``llamatasks.load()`` (GGUF -> safetensors conversion into an empty
                       cache) vs. cached load, each timed inside its own subprocess
+4. beam search cost   ``translate`` and ``summarize`` with their default 4 beams vs. greedy
+                      (``num_beams=1``): what the quality gain of beam search costs in time
 
 Candidate and baseline repetitions are interleaved (A B B A ...) and medians are
 compared, so slow drift from other jobs on the machine hits both sides alike.
@@ -179,6 +181,26 @@ def bench_sentiment(m: Any, reps: int) -> dict[str, Any]:
     }
 
 
+def bench_beams(m: Any, reps: int) -> dict[str, Any]:
+    """Seconds for 8 translations (en->fr) and 4 summaries, 4 beams vs greedy, interleaved."""
+    texts = [t for t, _ in TEXTS[:8]]
+    story = " ".join(texts)
+
+    def work(beams: int) -> Callable[[], None]:
+        def run() -> None:
+            m.translate(texts, target="fr", source="en", num_beams=beams)
+            m.summarize([story, story[: len(story) // 2], " ".join(texts[4:]), " ".join(texts[:4])],
+                        max_words=20, num_beams=beams)
+        return run
+
+    m.translate(texts[:2], target="fr", source="en", num_beams=1)  # warm-up
+    log(f"beams: {reps} interleaved reps x (8 translations + 4 summaries)")
+    times = interleaved({"beams": work(4), "greedy": work(1)}, reps)
+    med_b, med_g = statistics.median(times["beams"]), statistics.median(times["greedy"])
+    return {"reps": reps, "beams_s": med_b, "greedy_s": med_g, "slowdown": med_b / med_g,
+            "pair_slowdowns": pair_ratios(times["greedy"], times["beams"]), "times_s": times}
+
+
 def bench_decode(m: Any, n_new: int, reps: int) -> dict[str, Any]:
     import torch
     from transformers import AutoModelForCausalLM
@@ -307,6 +329,10 @@ def report(env: dict[str, Any], res: dict[str, Any]) -> str:
                      spread(d["pair_ratios_engine_vs_hf"])))
         rows.append(("decode tok/s batch 8, total (vs own batch 1)", f"{d['engine_b8_total_tok_per_s']:.1f}",
                      f"{d['engine_b1_tok_per_s']:.1f}", f"{d['b8_vs_b1']:.2f}x", "-"))
+    if "beams" in res:
+        b = res["beams"]
+        rows.append((f"seconds: 8 translations + 4 summaries, 4 beams vs greedy (x{b['reps']})", f"{b['beams_s']:.1f}",
+                     f"{b['greedy_s']:.1f}", f"{b['slowdown']:.2f}x slower", spread(b["pair_slowdowns"])))
     if "load" in res:
         ld = res["load"]
         rows.append((f"load seconds: cached vs cold (x{ld['reps']})", f"{ld['cached_s']:.2f}",
@@ -315,6 +341,7 @@ def report(env: dict[str, Any], res: dict[str, Any]) -> str:
     out += ["", "baselines: sentiment = m.chat(question + text, max_new_tokens=8) per text, parsed;",
             "           decode = transformers AutoModelForCausalLM.generate on m.source.path (float32);",
             "           load = cold llamatasks.load() into an empty LLAMATASKS_CACHE (GGUF conversion).",
+            "           beams = the same translate/summarize calls with num_beams=1 (greedy); that row is a cost.",
             "ratio > 1 means llamatasks (first column) is faster; medians of interleaved repetitions."]
     if "sentiment" in res:
         s = res["sentiment"]
@@ -337,10 +364,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (default 1: on a small busy machine, OpenMP threads that share "
                          "cores with other jobs spin and can slow decoding by 10-100x)")
-    ap.add_argument("--only", choices=("sentiment", "decode", "load"), action="append",
+    ap.add_argument("--only", choices=("sentiment", "decode", "beams", "load"), action="append",
                     help="run only these parts (repeatable)")
     args = ap.parse_args(argv)
-    parts = args.only or ["sentiment", "decode", "load"]
+    parts = args.only or ["sentiment", "decode", "beams", "load"]
     quick = args.quick
     started = time.perf_counter()
 
@@ -360,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     results: dict[str, Any] = {}
     m = None
-    if "sentiment" in parts or "decode" in parts:
+    if {"sentiment", "decode", "beams"} & set(parts):
         t0 = time.perf_counter()
         m = llamatasks.load()
         env["model"] = m.profile.name
@@ -372,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
         results["sentiment"] = bench_sentiment(m, reps=2 if quick else 3)
     if "decode" in parts:
         results["decode"] = bench_decode(m, n_new=32 if quick else 64, reps=2 if quick else 4)
+    if "beams" in parts:
+        results["beams"] = bench_beams(m, reps=2 if quick else 3)
     if "load" in parts:
         results["load"] = bench_load(reps=1 if quick else 2, threads=args.threads)
 

@@ -74,7 +74,8 @@ def translate_ablation_table(path: Path) -> list[str]:
     data = json.loads(path.read_text())
     directions = list(data["n"])
     lines = ["### translation ablation", "",
-             "`python bench/ablate_translate.py`: the shipped task with 0-3 built-in examples in the prompt, "
+             "`python bench/ablate_translate.py`: the shipped task with 0-3 built-in examples in the prompt, greedy "
+             "and with beam search; "
              "examples per direction: " + ", ".join(f"{d} {n}" for d, n in data["n"].items()) + ".", "",
              "| prompt | " + " | ".join(directions) + " | mean chrF++ | copies | seconds |",
              "|---|" + "---|" * (len(directions) + 3)]
@@ -88,7 +89,8 @@ def translate_ablation_table(path: Path) -> list[str]:
 def main() -> None:
     folder = Path(sys.argv[1])
     out = ["# Measured quality", "",
-           "SmolLM2-135M-Instruct (the embedded default model), torch backend, CPU, greedy.",
+           "SmolLM2-135M-Instruct (the embedded default model), torch backend, CPU; greedy, and 4 beams for "
+           "summarize and translate.",
            "`llamatasks` is the shipped task code; `naive` asks for the answer as text and parses it",
            "(spacy-llm style), built on `Model.chat`. Regenerate with `python bench/quality_report.py DIR`.", ""]
     for task in TASKS:

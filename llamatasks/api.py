@@ -39,16 +39,16 @@ def get_model(model: ModelLike = None, backend: str | None = None, device: str =
         return _loaded[key]
 
 
-def summarize(text: str | Sequence[str], *, max_words: int | None = None, model: ModelLike = None,
-              backend: str | None = None) -> Summary | list[Summary]:
-    """Summarize one text or a list; ``max_words`` (default 40) bounds the length."""
-    return get_model(model, backend).summarize(text, max_words=max_words)
+def summarize(text: str | Sequence[str], *, max_words: int | None = None, num_beams: int | None = None,
+              model: ModelLike = None, backend: str | None = None) -> Summary | list[Summary]:
+    """Summarize one text or a list; ``max_words`` (default 40) bounds the length, ``num_beams`` (default 4)."""
+    return get_model(model, backend).summarize(text, max_words=max_words, num_beams=num_beams)
 
 
-def translate(text: str | Sequence[str], *, target: str, source: str | None = None, model: ModelLike = None,
-              backend: str | None = None) -> Translation | list[Translation]:
-    """Translate into ``target`` (code or English name); ``source`` detected when omitted."""
-    return get_model(model, backend).translate(text, target=target, source=source)
+def translate(text: str | Sequence[str], *, target: str, source: str | None = None, num_beams: int | None = None,
+              model: ModelLike = None, backend: str | None = None) -> Translation | list[Translation]:
+    """Translate into ``target`` (code or English name); ``source`` detected when omitted; ``num_beams`` (default 4)."""
+    return get_model(model, backend).translate(text, target=target, source=source, num_beams=num_beams)
 
 
 def ner(text: str | Sequence[str], *, labels: Sequence[str] | dict[str, str] | None = None,

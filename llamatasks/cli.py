@@ -30,6 +30,7 @@ DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 FileOpt = typer.Option(None, "--file", "-f", help="Read the text from this file.")
 JsonOpt = typer.Option(False, "--json", help="Print the result as JSON.")
 ShowPromptOpt = typer.Option(False, "--show-prompt", help="Print the exact prompt(s) sent, then exit.")
+BeamsOpt = typer.Option(None, "--beams", help="Beam search width (default 4); 1 decodes greedily, about twice as fast.")
 
 
 def read_text(text: Optional[str], file: Optional[Path]) -> str:
@@ -113,20 +114,24 @@ def ner(text: Optional[str] = typer.Argument(None, help="Text, or '-' for stdin.
 @app.command()
 def summarize(text: Optional[str] = typer.Argument(None, help="Text, or '-' for stdin."), file: Optional[Path] = FileOpt,
               max_words: Optional[int] = typer.Option(None, "--max-words", "-w", help="Longest summary (default 40)."),
+              beams: Optional[int] = BeamsOpt,
               model: Optional[str] = ModelOpt, backend: Optional[str] = BackendOpt, device: str = DeviceOpt,
               as_json: bool = JsonOpt, show_prompt: bool = ShowPromptOpt) -> None:
     """Summarize a text (long documents by map-reduce)."""
-    _run_task("summarize", text, file, model, backend, device, as_json, show_prompt, max_words=max_words)
+    _run_task("summarize", text, file, model, backend, device, as_json, show_prompt, max_words=max_words,
+              num_beams=beams)
 
 
 @app.command()
 def translate(text: Optional[str] = typer.Argument(None, help="Text, or '-' for stdin."),
               target: str = typer.Option(..., "--to", "-t", help="Target language: code or English name."),
               source: Optional[str] = typer.Option(None, "--from", "-s", help="Source language (default: detected)."),
+              beams: Optional[int] = BeamsOpt,
               file: Optional[Path] = FileOpt, model: Optional[str] = ModelOpt, backend: Optional[str] = BackendOpt,
               device: str = DeviceOpt, as_json: bool = JsonOpt, show_prompt: bool = ShowPromptOpt) -> None:
     """Translate a text."""
-    _run_task("translate", text, file, model, backend, device, as_json, show_prompt, target=target, source=source)
+    _run_task("translate", text, file, model, backend, device, as_json, show_prompt, target=target, source=source,
+              num_beams=beams)
 
 
 @app.command()

@@ -69,14 +69,21 @@ class Model:
         results = self.registry.task(task).run(self, texts, **options)
         return results[0] if single else results
 
-    def summarize(self, text: str | Sequence[str], *, max_words: int | None = None) -> Summary | list[Summary]:
-        """Summarize; ``max_words`` (default 40) bounds the summary's length."""
-        return self.run("summarize", text, max_words=max_words)
+    def summarize(self, text: str | Sequence[str], *, max_words: int | None = None,
+                  num_beams: int | None = None) -> Summary | list[Summary]:
+        """Summarize; ``max_words`` (default 40) bounds the summary's length.
+
+        ``num_beams`` (default 4) is the beam search width; 1 decodes greedily, about twice as fast.
+        """
+        return self.run("summarize", text, max_words=max_words, num_beams=num_beams)
 
     def translate(self, text: str | Sequence[str], *, target: str, source: str | None = None,
-                  ) -> Translation | list[Translation]:
-        """Translate into ``target``; ``source`` is detected per text when omitted."""
-        return self.run("translate", text, target=target, source=source)
+                  num_beams: int | None = None) -> Translation | list[Translation]:
+        """Translate into ``target``; ``source`` is detected per text when omitted.
+
+        ``num_beams`` (default 4) is the beam search width; 1 decodes greedily, about twice as fast.
+        """
+        return self.run("translate", text, target=target, source=source, num_beams=num_beams)
 
     def ner(self, text: str | Sequence[str], *, labels: Sequence[str] | dict[str, str] | None = None,
             ) -> Entities | list[Entities]:

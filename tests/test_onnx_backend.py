@@ -109,6 +109,44 @@ def test_constraints_are_applied_like_torch(pair: Callable[..., tuple[llamatasks
     assert " ".join(map(str, got[0].token_ids)) in text and got[0].token_ids
 
 
+@pytest.mark.parametrize("kind", ["llama2-chat", "llama3.1-instruct"])
+def test_beam_search_matches_torch_and_one_by_one(
+    kind: str, pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]],
+) -> None:
+    torch_model, onnx_model = pair(kind)
+    ids = _ids(onnx_model)
+    options = GenerationOptions(max_new_tokens=10, num_beams=3, no_repeat_ngram_size=3, repetition_penalty=1.2)
+    batched = onnx_model.engine.generate(ids, options)
+    assert batched == [onnx_model.engine.generate([p], options)[0] for p in ids]
+    assert batched == torch_model.engine.generate(ids, options)
+    # A stop token the beams reach: finished hypotheses compete with running ones.
+    stop = batched[1].token_ids[4]
+    stopping = options.model_copy(update={"stop_token_ids": (stop,)})
+    got = onnx_model.engine.generate(ids, stopping)
+    assert got == torch_model.engine.generate(ids, stopping)
+    assert all(stop not in out.token_ids for out in got)
+
+
+def test_beam_search_keeps_each_prompts_constraint(pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]],
+                                                   ) -> None:
+    torch_model, onnx_model = pair("llama3-instruct")
+    ids = _ids(onnx_model)
+    source = onnx_model.tokenizer.encode(" the quick brown fox jumps over the lazy dog")
+    stops = onnx_model.profile.stop_token_ids
+    constraints = [None, SubstringConstraint(source, stops), SubstringConstraint(source[2:], stops)]
+    options = GenerationOptions(max_new_tokens=8, num_beams=4, stop_token_ids=stops)
+    got = onnx_model.engine.generate(ids, options, constraints)
+    assert got == torch_model.engine.generate(ids, options, constraints)
+    text = " ".join(map(str, source))
+    for out in got[1:]:
+        assert out.token_ids and " ".join(map(str, out.token_ids)) in text
+
+
+def test_beam_search_cannot_sample() -> None:
+    with pytest.raises(ValueError, match="beam search"):
+        GenerationOptions(num_beams=2, temperature=0.7)
+
+
 def test_sampling_is_seeded(pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]]) -> None:
     _, onnx_model = pair("chatml")
     ids = _ids(onnx_model)

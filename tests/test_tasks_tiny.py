@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -143,6 +144,22 @@ def test_long_inputs_are_chunked_not_truncated(kind: str, tiny_checkpoint: Calla
     assert t.provenance.chunks > 1 and t.text.count("\n\n") == 1
 
 
+def test_beam_width_reaches_the_engine(models: dict[str, llamatasks.Model], monkeypatch: pytest.MonkeyPatch) -> None:
+    m = models["chatml"]
+    widths: list[int] = []
+    real = m.engine.generate
+
+    def spy(prompts: Any, options: GenerationOptions, constraints: Any = None) -> Any:
+        widths.append(options.num_beams)
+        return real(prompts, options, constraints)
+
+    monkeypatch.setattr(m.engine, "generate", spy)
+    m.summarize("The council met on Tuesday to vote on the budget.", max_words=10)
+    assert widths == [4]  # the default
+    m.translate("The council met on Tuesday.", target="fr", source="en", num_beams=1)
+    assert widths[1:] and set(widths[1:]) == {1}
+
+
 def test_bad_options(models: dict[str, llamatasks.Model]) -> None:
     m = models["chatml"]
     with pytest.raises(UnknownTaskError):
@@ -153,6 +170,9 @@ def test_bad_options(models: dict[str, llamatasks.Model]) -> None:
         m.sentiment("text", labels=["happy", "sad"])
     with pytest.raises(InvalidInputError):
         m.summarize("text", max_words=0)
+    for beams in (0, 17, "4"):
+        with pytest.raises(InvalidInputError, match="num_beams"):
+            m.summarize("text", num_beams=beams)
     with pytest.raises(InvalidInputError):
         m.translate("text", target="")
     with pytest.raises(llamatasks.errors.UnknownLanguageError):

@@ -170,16 +170,24 @@ class TorchEngine(Engine):
             top_k=None,
             repetition_penalty=options.repetition_penalty,
             no_repeat_ngram_size=options.no_repeat_ngram_size,
+            num_beams=options.num_beams,
+            length_penalty=1.0,  # the engine contract's beam search: what the onnx loop implements
+            early_stopping=False,
             # An empty list, not None: None lets transformers fall back to the
             # model's own eos, which would stop rows the caller asked to run on.
             eos_token_id=list(options.stop_token_ids),
             pad_token_id=self._pad_id(options),
         )
+        if options.num_beams > 1 and not options.stop_token_ids and config.pad_token_id == 0:
+            # transformers' beam search computes its fill value as `pad or eos[0]`,
+            # which fails for pad id 0 with no eos. Any id will do: padding is
+            # masked, and hypotheses without stop ids all run to full length.
+            config.pad_token_id = 1
         processors = LogitsProcessorList()
         if constraints and any(c is not None for c in constraints):
             from llamatasks.backends.torch_constraints import ConstraintLogitsProcessor
 
-            processors.append(ConstraintLogitsProcessor(list(constraints), prompt_len))
+            processors.append(ConstraintLogitsProcessor(list(constraints), prompt_len, options.num_beams))
         return {"generation_config": config, "logits_processor": processors}
 
     def _check_ids(self, rows: Sequence[Sequence[int]]) -> None:

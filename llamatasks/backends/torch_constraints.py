@@ -15,12 +15,14 @@ class ConstraintLogitsProcessor(LogitsProcessor):
 
     A constraint that lets the output end includes the stop token ids in its
     allowed set; an empty set is treated as "no restriction" rather than
-    masking every token (which would turn the row into NaNs).
+    masking every token (which would turn the row into NaNs). In beam search
+    transformers runs ``num_beams`` rows per prompt, one after another.
     """
 
-    def __init__(self, constraints: Sequence[Constraint | None], prompt_len: int) -> None:
+    def __init__(self, constraints: Sequence[Constraint | None], prompt_len: int, num_beams: int = 1) -> None:
         self.constraints = list(constraints)
         self.prompt_len = prompt_len
+        self.num_beams = num_beams
         # Static constraints return the same list every step: build its index
         # tensor once (a 100k-entry list converted per step costs milliseconds).
         self._index_cache: dict[int, tuple[object, torch.Tensor]] = {}
@@ -34,7 +36,8 @@ class ConstraintLogitsProcessor(LogitsProcessor):
         return index
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        for row, constraint in enumerate(self.constraints):
+        for row in range(scores.shape[0]):
+            constraint = self.constraints[row // self.num_beams]
             if constraint is None:
                 continue
             allowed = constraint.allowed_tokens(input_ids[row, self.prompt_len:].tolist())

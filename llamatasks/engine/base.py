@@ -8,7 +8,10 @@ tokenizer and prompt format, and engines run them. The contract:
   when ``temperature == 0``; seeded when sampling. Generation of a row stops at
   any of ``stop_token_ids`` (not included in the output) or after
   ``max_new_tokens``. An optional per-row ``Constraint`` restricts which tokens
-  may come next.
+  may come next. ``num_beams > 1`` asks for beam search as transformers defines
+  it (log-probabilities summed over a hypothesis, divided by its length;
+  ``length_penalty`` 1, ``early_stopping`` False); a backend that cannot search
+  beams decodes greedily and says so in its documentation.
 * ``score``: the summed log-probability of each continuation after a prompt,
   in one forward pass over the prompt per request.
 
@@ -24,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_BEAMS = 16
 
 
 class GenerationOptions(BaseModel):
@@ -39,6 +44,13 @@ class GenerationOptions(BaseModel):
     stop_token_ids: tuple[int, ...] = ()
     repetition_penalty: float = Field(default=1.0, ge=1.0)
     no_repeat_ngram_size: int = Field(default=0, ge=0)
+    num_beams: int = Field(default=1, ge=1, le=MAX_BEAMS, description="Beam search width; 1 is greedy or sampling.")
+
+    @model_validator(mode="after")
+    def _beams_are_greedy(self) -> GenerationOptions:
+        if self.num_beams > 1 and self.temperature > 0:
+            raise ValueError("beam search (num_beams > 1) cannot be combined with sampling (temperature > 0)")
+        return self
 
 
 class Constraint(Protocol):

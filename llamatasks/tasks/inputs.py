@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from llamatasks.engine.base import MAX_BEAMS
 from llamatasks.errors import InputTypeError, InvalidInputError
 
 
@@ -36,3 +37,14 @@ def positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
     return value
+
+
+def beam_count(value: Any, default: int) -> int:
+    """Validate a task's ``num_beams`` option (1 decodes greedily); ``default`` when it is None."""
+    if value is None:
+        return default
+    positive_int("num_beams", value)
+    if value > MAX_BEAMS:
+        raise InvalidInputError(f"num_beams must be at most {MAX_BEAMS}, got {value}",
+                                hint="4 is the default for summarize and translate; 1 is fastest")
+    return int(value)

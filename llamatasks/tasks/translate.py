@@ -31,6 +31,7 @@ from llamatasks.results import Translation
 from llamatasks.tasks.base import Task, TaskModel
 from llamatasks.tasks.chunking import chunk_text
 from llamatasks.tasks.common import text_budget
+from llamatasks.tasks.inputs import beam_count
 from llamatasks.tasks.languages import (
     Language,
     detect_language,
@@ -43,6 +44,7 @@ from llamatasks.tasks.translation_examples import examples_for
 _PIECE_TOKENS = 192  # upper bound on a piece, whatever the context length
 _RETRY_PENALTY = 1.3  # repetition penalty for a piece that came back copied
 _COPY_SIMILARITY = 0.6  # character similarity to the source above which source-language output is a copy
+BEAMS = 4  # default beam search width (bench/ablate_translate.py compares it with greedy decoding)
 
 
 _SHOTS = 1  # built-in examples shown to a chat model (bench/ablate_translate.py: 1 beat 0, 2 and 3)
@@ -148,6 +150,7 @@ class TranslateTask(Task):
 
     def run(self, model: TaskModel, texts: list[str], **options: Any) -> Sequence[BaseModel]:
         started = time.perf_counter()
+        num_beams = beam_count(options.get("num_beams"), BEAMS)
         plans = []
         prompts: list[Prompt] = []
         pieces_of: list[tuple[str, Language, Language]] = []  # each prompt's piece and its languages
@@ -164,13 +167,13 @@ class TranslateTask(Task):
         constraints = [script_constraint(model.tokenizer, target.code, model.profile.stop_token_ids)
                        for _, _, target, _, slots in plans for slot in slots if not isinstance(slot, str)]
         longest = max((model.tokenizer.count(piece) for piece, _, _ in pieces_of), default=0)
-        outputs = self._generate(model, prompts, longest, constraints)
-        copied = self._retry_copies(model, prompts, pieces_of, longest, constraints, outputs)
+        outputs = self._generate(model, prompts, longest, constraints, num_beams)
+        copied = self._retry_copies(model, prompts, pieces_of, longest, constraints, num_beams, outputs)
         seconds = (time.perf_counter() - started) / len(texts)
         return [self._assemble(model, plan, prompts, outputs, copied, seconds) for plan in plans]
 
     def _retry_copies(self, model: TaskModel, prompts: list[Prompt], pieces_of: list[tuple[str, Language, Language]],
-                      longest: int, constraints: list[ScriptConstraint | None],
+                      longest: int, constraints: list[ScriptConstraint | None], num_beams: int,
                       outputs: list[tuple[str, int]]) -> set[int]:
         """Generate copied pieces again, penalised for repeating the prompt; the pieces still copied."""
         def copies(i: int) -> bool:
@@ -180,18 +183,19 @@ class TranslateTask(Task):
         if not again:
             return set()
         retried = self._generate(model, [prompts[i] for i in again], longest, [constraints[i] for i in again],
-                                 repetition_penalty=_RETRY_PENALTY)
+                                 num_beams, repetition_penalty=_RETRY_PENALTY)
         for i, (line, n) in zip(again, retried):
             outputs[i] = (line, outputs[i][1] + n)
         return {i for i in again if copies(i)}
 
     def _generate(self, model: TaskModel, prompts: list[Prompt], longest_piece: int,
-                  constraints: list[ScriptConstraint | None], repetition_penalty: float = 1.0) -> list[tuple[str, int]]:
+                  constraints: list[ScriptConstraint | None], num_beams: int,
+                  repetition_penalty: float = 1.0) -> list[tuple[str, int]]:
         if not prompts:
             return []
         room = max(1, model.profile.context_length - max(len(p.ids) for p in prompts))
         options = GenerationOptions(max_new_tokens=min(2 * longest_piece + 16, room), no_repeat_ngram_size=4,
-                                    repetition_penalty=repetition_penalty, stop_token_ids=model.profile.stop_token_ids)
+                                    num_beams=num_beams, repetition_penalty=repetition_penalty, stop_token_ids=model.profile.stop_token_ids)
         results = []
         for out in model.generate(prompts, options, constraints if any(constraints) else None):
             results.append((answer_line(model.tokenizer.decode(out.token_ids)), len(out.token_ids)))

@@ -3,7 +3,9 @@
 Greedy decoding here must pick exactly the token transformers picks, so every
 processor follows transformers' definition: repetition penalty over the
 prompt and the generated tokens, no-repeat n-grams over the same, the row's
-``Constraint`` as a mask, then (when sampling) temperature and top-p.
+``Constraint`` as a mask, then (when sampling) temperature and top-p. Beam
+search (``beams``) applies the same processors to log-probabilities, as
+transformers does.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ class RowHistory:
         n = self.ngram_size
         if n > 0 and len(self.tokens) >= n:
             self._add(self.tokens[-n:])
+
+    def copy(self) -> RowHistory:
+        return RowHistory(list(self.tokens), self.prompt_len, self.ngram_size)
 
     def _add(self, gram: list[int]) -> None:
         self.ngrams.setdefault(tuple(gram[:-1]), set()).add(gram[-1])

@@ -7,6 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from llamatasks.backends.onnx.beams import (
+    Finished,
+    beam_step,
+    cannot_improve,
+    initial_scores,
+)
 from llamatasks.backends.onnx.decoding import (
     RowHistory,
     choose_tokens,
@@ -28,6 +34,7 @@ from llamatasks.engine.base import (
     LoadRequest,
     ScoreRequest,
     check_token_ids,
+    trim_at_stop,
 )
 from llamatasks.errors import InvalidInputError
 
@@ -70,8 +77,11 @@ class OnnxEngine(Engine):
         """Batched generation; each row equals its own one-by-one generation.
 
         Rows are right-padded (see ``llamatasks.backends.onnx.session``); a row that
-        has stopped keeps feeding a pad token until every row is done.
+        has stopped keeps feeding a pad token until every row is done. With
+        ``num_beams > 1`` each prompt gets that many cache rows (``_beam_search``).
         """
+        if options.num_beams > 1:
+            return self._beam_search(prompts, options, constraints)
         ids, lengths = self._right_pad(prompts)
         capacity = min(int(lengths.max()) + options.max_new_tokens, self.decoder.layout.context_length)
         cache = self.decoder.new_cache(len(prompts), capacity)
@@ -90,6 +100,50 @@ class OnnxEngine(Engine):
             logits = self.decoder.forward(step, lengths, cache, np.zeros((len(rows), 1), np.int64))[:, 0]
         return [GenerationOutput(token_ids=row.generated, finish_reason="stop" if done else "length")
                 for row, done in zip(rows, stopped)]
+
+    def _beam_search(self, prompts: Sequence[Sequence[int]], options: GenerationOptions,
+                     constraints: Sequence[Constraint | None] | None) -> list[GenerationOutput]:
+        """Beam search (``llamatasks.backends.onnx.beams``) over ``num_beams`` cache rows per prompt."""
+        beams = options.num_beams
+        ids, lengths = self._right_pad(prompts)
+        capacity = min(int(lengths.max()) + options.max_new_tokens, self.decoder.layout.context_length)
+        cache = self.decoder.new_cache(len(prompts), capacity)
+        logits = self.decoder.forward(ids, lengths, cache, (lengths - 1)[:, None])[:, 0]
+        owner = np.repeat(np.arange(len(prompts)), beams)  # cache row -> prompt
+        cache, logits, lengths = self.decoder.select_rows(cache, owner), logits[owner], lengths[owner]
+        rows = [RowHistory(list(prompts[p]), len(prompts[p]), options.no_repeat_ngram_size) for p in owner.tolist()]
+        row_constraints = [constraints[p] for p in owner.tolist()] if constraints else None
+        running = initial_scores(len(prompts), beams)
+        finished = [Finished(beams) for _ in prompts]
+        done = [False] * len(prompts)
+        stops = set(options.stop_token_ids)
+        keep = max(2, 1 + len(stops)) * beams
+        for step in range(options.max_new_tokens):
+            logprobs = process_logits(log_softmax(logits), rows, options, row_constraints)
+            accumulated = (logprobs.reshape(len(prompts), beams, -1) + running[:, :, None]).reshape(len(prompts), -1)
+            last = step + 1 >= options.max_new_tokens or int(lengths.max()) >= capacity
+            sources, tokens = np.empty(len(rows), np.int64), np.empty(len(rows), np.int64)
+            for p in range(len(prompts)):
+                base = p * beams
+                out = beam_step(accumulated[p], beams, keep, stops, last, step + 1, None if done[p] else finished[p],
+                                [rows[base + b].generated for b in range(beams)])
+                sources[base:base + beams] = [base + b for b in out.sources]
+                tokens[base:base + beams] = out.tokens
+                running[p] = out.scores
+                done[p] = done[p] or cannot_improve(finished[p], running[p, 0], step + 1)
+            if last or all(done):
+                break
+            cache = self.decoder.reorder_rows(cache, sources, int(lengths.max()))
+            rows = _follow(rows, sources)
+            for row, token in zip(rows, tokens.tolist()):
+                row.append(token)
+            lengths = lengths + 1
+            logits = self.decoder.forward(tokens[:, None], lengths, cache, np.zeros((len(rows), 1), np.int64))[:, 0]
+        results = []
+        for p, hypotheses in enumerate(finished):
+            best = hypotheses.best()
+            results.append(trim_at_stop(best if best is not None else rows[p * beams].generated, options.stop_token_ids))
+        return results
 
     def _right_pad(self, prompts: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
         if not prompts or any(len(p) == 0 for p in prompts):
@@ -153,6 +207,20 @@ def _append(rows: list[RowHistory], stopped: list[bool], tokens: list[int], stop
             stopped[b] = True
         else:
             rows[b].append(token)
+
+
+def _follow(rows: list[RowHistory], sources: np.ndarray) -> list[RowHistory]:
+    """Each beam's history after beams moved: row ``i`` continues row ``sources[i]``.
+
+    A source's own history object goes to the first beam that continues it;
+    every further beam gets a copy (taken before anything is appended).
+    """
+    given: set[int] = set()
+    out = []
+    for source in sources.tolist():
+        out.append(rows[source].copy() if source in given else rows[source])
+        given.add(source)
+    return out
 
 
 def _pad_id(manifest: Manifest) -> int:

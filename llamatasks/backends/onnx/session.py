@@ -154,6 +154,21 @@ class DecoderSession:
             arrays = [v.numpy()[rows] for v in cache.values]
         return self.new_cache(len(rows), cache.capacity, arrays)
 
+    def reorder_rows(self, cache: KVCache, rows: np.ndarray, filled: int) -> KVCache:
+        """Make row ``i`` a copy of row ``rows[i]`` (first ``filled`` positions): beam search's reordering.
+
+        On CPU only the rows that change are copied, in place; on CUDA the cache
+        is rebuilt through host memory.
+        """
+        moved = np.flatnonzero(rows != np.arange(len(rows)))
+        if not len(moved):
+            return cache
+        if not cache.arrays:
+            return self.select_rows(cache, rows)
+        for array in cache.arrays:
+            array[moved, :, :filled] = array[rows[moved], :, :filled]  # the right side is a copy
+        return cache
+
     # -- forward --------------------------------------------------------------
 
     def forward(self, ids: np.ndarray, lengths: np.ndarray, cache: KVCache, positions: np.ndarray) -> np.ndarray:

@@ -42,6 +42,9 @@ class OpenAIEngine(Engine):
         capabilities: What the server can do for tasks: ``generate`` (always),
             ``score`` (prompt log-probabilities), ``constraints`` (never: the API
             has no per-token constraint callback).
+
+    ``num_beams`` and ``no_repeat_ngram_size`` have no completions field: rows
+    are decoded greedily (or sampled) without them.
     """
 
     backend_name = "openai"
