@@ -21,7 +21,7 @@ from llamatasks.backends.onnx.errors import (
     IncompatibleExportError,
     NotAnExportError,
 )
-from llamatasks.engine.base import GenerationOptions, ScoreRequest
+from llamatasks.engine.base import GenerationOptions, GenerationOutput, ScoreRequest
 from llamatasks.errors import (
     BackendUnavailableError,
     InvalidInputError,
@@ -51,6 +51,16 @@ def pair(tiny_checkpoint: Callable[[str], Path], tmp_path_factory: pytest.TempPa
     return get
 
 
+def _batched_equals_single_and_torch(torch_model: llamatasks.Model, onnx_model: llamatasks.Model,
+                                     options: GenerationOptions) -> list[GenerationOutput]:
+    """The ONNX engine's batched output for ``PROMPTS``, checked against one-by-one and torch generation."""
+    ids = _ids(onnx_model)
+    batched = onnx_model.engine.generate(ids, options)
+    assert batched == [onnx_model.engine.generate([p], options)[0] for p in ids]
+    assert batched == torch_model.engine.generate(ids, options)
+    return batched
+
+
 def _ids(model: llamatasks.Model) -> list[list[int]]:
     bos = [model.profile.bos_token_id] if model.profile.add_bos and model.profile.bos_token_id is not None else []
     return [bos + model.tokenizer.encode(p) for p in PROMPTS]
@@ -69,12 +79,8 @@ def test_batched_generation_equals_one_by_one_and_torch(
     kind: str, pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]],
 ) -> None:
     torch_model, onnx_model = pair(kind)
-    ids = _ids(onnx_model)
     options = GenerationOptions(max_new_tokens=12, stop_token_ids=onnx_model.profile.stop_token_ids)
-    batched = onnx_model.engine.generate(ids, options)
-    single = [onnx_model.engine.generate([p], options)[0] for p in ids]
-    assert batched == single
-    assert batched == torch_model.engine.generate(ids, options)
+    _batched_equals_single_and_torch(torch_model, onnx_model, options)
 
 
 def test_penalties_match_torch(pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]]) -> None:
@@ -116,9 +122,7 @@ def test_beam_search_matches_torch_and_one_by_one(
     torch_model, onnx_model = pair(kind)
     ids = _ids(onnx_model)
     options = GenerationOptions(max_new_tokens=10, num_beams=3, no_repeat_ngram_size=3, repetition_penalty=1.2)
-    batched = onnx_model.engine.generate(ids, options)
-    assert batched == [onnx_model.engine.generate([p], options)[0] for p in ids]
-    assert batched == torch_model.engine.generate(ids, options)
+    batched = _batched_equals_single_and_torch(torch_model, onnx_model, options)
     # A stop token the beams reach: finished hypotheses compete with running ones.
     stop = batched[1].token_ids[4]
     stopping = options.model_copy(update={"stop_token_ids": (stop,)})

@@ -195,7 +195,8 @@ class TranslateTask(Task):
             return []
         room = max(1, model.profile.context_length - max(len(p.ids) for p in prompts))
         options = GenerationOptions(max_new_tokens=min(2 * longest_piece + 16, room), no_repeat_ngram_size=4,
-                                    num_beams=num_beams, repetition_penalty=repetition_penalty, stop_token_ids=model.profile.stop_token_ids)
+                                    num_beams=num_beams, repetition_penalty=repetition_penalty,
+                                    stop_token_ids=model.profile.stop_token_ids)
         results = []
         for out in model.generate(prompts, options, constraints if any(constraints) else None):
             results.append((answer_line(model.tokenizer.decode(out.token_ids)), len(out.token_ids)))

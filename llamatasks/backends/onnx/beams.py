@@ -54,7 +54,8 @@ class Step:
     scores: list[float]
 
 
-def beam_step(accumulated: np.ndarray, num_beams: int, keep: int, stops: set[int], last: bool, length: int, finished: Finished | None, generated: list[list[int]]) -> Step:
+def beam_step(accumulated: np.ndarray, num_beams: int, keep: int, stops: set[int], last: bool, length: int,
+              finished: Finished | None, generated: list[list[int]]) -> Step:
     """One prompt's step from its (num_beams * vocab) accumulated scores.
 
     ``finished`` is None once the prompt is done (nothing may join any more);

@@ -82,10 +82,7 @@ class OnnxEngine(Engine):
         """
         if options.num_beams > 1:
             return self._beam_search(prompts, options, constraints)
-        ids, lengths = self._right_pad(prompts)
-        capacity = min(int(lengths.max()) + options.max_new_tokens, self.decoder.layout.context_length)
-        cache = self.decoder.new_cache(len(prompts), capacity)
-        logits = self.decoder.forward(ids, lengths, cache, (lengths - 1)[:, None])[:, 0]
+        cache, capacity, lengths, logits = self._prefill(prompts, options)
         rows = [RowHistory(list(p), len(p), options.no_repeat_ngram_size) for p in prompts]
         stopped = [False] * len(rows)
         rng = np.random.default_rng(options.seed)
@@ -105,10 +102,7 @@ class OnnxEngine(Engine):
                      constraints: Sequence[Constraint | None] | None) -> list[GenerationOutput]:
         """Beam search (``llamatasks.backends.onnx.beams``) over ``num_beams`` cache rows per prompt."""
         beams = options.num_beams
-        ids, lengths = self._right_pad(prompts)
-        capacity = min(int(lengths.max()) + options.max_new_tokens, self.decoder.layout.context_length)
-        cache = self.decoder.new_cache(len(prompts), capacity)
-        logits = self.decoder.forward(ids, lengths, cache, (lengths - 1)[:, None])[:, 0]
+        cache, capacity, lengths, logits = self._prefill(prompts, options)
         owner = np.repeat(np.arange(len(prompts)), beams)  # cache row -> prompt
         cache, logits, lengths = self.decoder.select_rows(cache, owner), logits[owner], lengths[owner]
         rows = [RowHistory(list(prompts[p]), len(prompts[p]), options.no_repeat_ngram_size) for p in owner.tolist()]
@@ -144,6 +138,18 @@ class OnnxEngine(Engine):
             best = hypotheses.best()
             results.append(trim_at_stop(best if best is not None else rows[p * beams].generated, options.stop_token_ids))
         return results
+
+    def _prefill(self, prompts: Sequence[Sequence[int]],
+                 options: GenerationOptions) -> tuple[KVCache, int, np.ndarray, np.ndarray]:
+        """Run the right-padded prompts into a cache with room for the new tokens.
+
+        Returns the cache, its capacity, each row's length and the logits at each row's last token.
+        """
+        ids, lengths = self._right_pad(prompts)
+        capacity = min(int(lengths.max()) + options.max_new_tokens, self.decoder.layout.context_length)
+        cache = self.decoder.new_cache(len(prompts), capacity)
+        logits = self.decoder.forward(ids, lengths, cache, (lengths - 1)[:, None])[:, 0]
+        return cache, capacity, lengths, logits
 
     def _right_pad(self, prompts: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
         if not prompts or any(len(p) == 0 for p in prompts):
