@@ -65,12 +65,14 @@ class FakeModel:
         self.calls.append(("ner", {"n": len(texts), "labels": labels}))
         return [SimpleNamespace(entities=[SimpleNamespace(**e) for e in self.answers[text]]) for text in texts]
 
-    def summarize(self, texts: list[str], /, *, max_words: int | None = None) -> list[SimpleNamespace]:
-        self.calls.append(("summarize", {"n": len(texts), "max_words": max_words}))
+    def summarize(self, texts: list[str], /, *, max_words: int | None = None,
+                  num_beams: int | None = None) -> list[SimpleNamespace]:
+        self.calls.append(("summarize", {"n": len(texts), "max_words": max_words, "num_beams": num_beams}))
         return [SimpleNamespace(text=self.answers[text]) for text in texts]
 
-    def translate(self, texts: list[str], /, *, target: str, source: str | None = None) -> list[SimpleNamespace]:
-        self.calls.append(("translate", {"n": len(texts), "target": target, "source": source}))
+    def translate(self, texts: list[str], /, *, target: str, source: str | None = None,
+                  num_beams: int | None = None) -> list[SimpleNamespace]:
+        self.calls.append(("translate", {"n": len(texts), "target": target, "source": source, "num_beams": num_beams}))
         return [SimpleNamespace(text=self.answers[text], source=source, target=target) for text in texts]
 
     def chat(self, prompt: str, /, *, system: str | None = None, max_new_tokens: int = 256) -> SimpleNamespace:
@@ -434,13 +436,15 @@ def test_run_eval_summaries_default_to_mean_reference_length(tmp_path: Path) -> 
     data = write_jsonl(tmp_path / "summarization.jsonl", rows)
     model = FakeModel({"Doc one is long.": "one two three four", "Doc two is long.": "one two three four five"})
     report = run_eval("summarization", data, model=model)
-    assert model.calls[0][1]["max_words"] == 4
-    assert report.settings["max_words"] == 4
+    assert model.calls[0][1]["max_words"] == 4 and model.calls[0][1]["num_beams"] == 4
+    assert report.settings["max_words"] == 4 and report.settings["num_beams"] == 4
     assert report.settings["max_words_from"] == "mean reference length"
     assert report.metrics["rouge1"] == pytest.approx(1.0)
     assert report.metrics["reference_words"] == 4.0
-    given = run_eval("summarize", data, model=model, max_words=10)
-    assert given.settings == {"batch_size": 8, "max_words": 10, "max_words_from": "given", "limit": None}
+    given = run_eval("summarize", data, model=model, max_words=10, num_beams=1)
+    assert model.calls[-1][1]["num_beams"] == 1
+    assert given.settings == {"batch_size": 8, "max_words": 10, "max_words_from": "given", "num_beams": 1,
+                              "limit": None}
 
 
 def test_run_eval_translation_per_direction(tmp_path: Path) -> None:
@@ -457,11 +461,12 @@ def test_run_eval_translation_per_direction(tmp_path: Path) -> None:
             "Der Hund schläft.": "Der Hund schläft.",
         }
     )
-    report = run_eval("translate", data, model=model)
+    report = run_eval("translate", data, model=model, num_beams=2)
     assert [c[1] for c in model.calls] == [
-        {"n": 2, "target": "fr", "source": "en"},
-        {"n": 1, "target": "en", "source": "de"},
+        {"n": 2, "target": "fr", "source": "en", "num_beams": 2},
+        {"n": 1, "target": "en", "source": "de", "num_beams": 2},
     ]
+    assert report.settings["num_beams"] == 2
     assert list(report.groups) == ["en-fr", "de-en"]
     assert report.groups["en-fr"]["chrf++"] == pytest.approx(100.0)
     assert report.groups["de-en"]["copy_share"] == 1.0
@@ -498,6 +503,7 @@ def test_run_eval_checks_the_file_before_loading_a_model(tmp_path: Path) -> None
         ({"max_words": 0}, "max_words"),
         ({"backend": "torch"}, "backend and device only apply"),
         ({"device": "cuda"}, "backend and device only apply"),
+        ({"num_beams": 2}, "num_beams does not apply to the llamatasks sentiment evaluation"),
     ],
 )
 def test_run_eval_rejects_bad_options(tmp_path: Path, kwargs: dict[str, Any], message: str) -> None:
@@ -506,10 +512,27 @@ def test_run_eval_rejects_bad_options(tmp_path: Path, kwargs: dict[str, Any], me
         run_eval("sentiment", data, model=FakeModel(), **kwargs)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"num_beams": 0}, "num_beams must be"),
+        ({"num_beams": 17}, "num_beams must be at most 16"),
+        ({"num_beams": 2, "method": "naive"}, "num_beams does not apply to the naive summarize evaluation"),
+    ],
+)
+def test_run_eval_rejects_bad_beam_widths(tmp_path: Path, kwargs: dict[str, Any], message: str) -> None:
+    data = write_jsonl(tmp_path / "s.jsonl", [{"document": "Doc.", "summary": "Short."}])
+    model = FakeModel({"Doc.": "Short."})
+    with pytest.raises(InvalidInputError, match=message):
+        run_eval("summarize", data, model=model, **kwargs)
+    assert model.calls == []
+
+
 def test_run_eval_rejects_a_model_that_drops_results(tmp_path: Path) -> None:
     class DroppingModel(FakeModel):
-        def summarize(self, texts: list[str], /, *, max_words: int | None = None) -> list[SimpleNamespace]:
-            return super().summarize(texts, max_words=max_words)[:-1]
+        def summarize(self, texts: list[str], /, *, max_words: int | None = None,
+                      num_beams: int | None = None) -> list[SimpleNamespace]:
+            return super().summarize(texts, max_words=max_words, num_beams=num_beams)[:-1]
 
     data = write_jsonl(tmp_path / "s.jsonl", [{"document": "Doc.", "summary": "Short."}])
     with pytest.raises(LlamaTasksError, match="returned 0 results for a batch of 1 inputs"):
@@ -556,6 +579,15 @@ def test_cli_prints_table_and_writes_json(tmp_path: Path, monkeypatch: pytest.Mo
     assert result.exit_code == 0, result.output
     assert "accuracy" in result.output
     assert json.loads(out.read_text())["metrics"]["accuracy"] == 1.0
+
+
+def test_cli_beams_reach_the_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = write_jsonl(tmp_path / "t.jsonl", [{"source": "Bonjour.", "target": "Hello.", "src_lang": "fr", "tgt_lang": "en"}])
+    fake = FakeModel({"Bonjour.": "Hello."})
+    monkeypatch.setattr(eval_cli, "run_eval", lambda *args, **kwargs: run_eval(*args, **{**kwargs, "model": fake}))
+    result = CliRunner().invoke(cli_app(), ["eval", "translate", "--data", str(data), "--beams", "1"])
+    assert result.exit_code == 0, result.output
+    assert fake.calls[0][1]["num_beams"] == 1
 
 
 def test_cli_lets_llamatasks_errors_reach_the_entry_point(tmp_path: Path) -> None:

@@ -35,6 +35,10 @@ def eval_command(
         int | None,
         typer.Option("--max-words", min=1, help="Summary word budget; default: the mean reference length."),
     ] = None,
+    beams: Annotated[
+        int | None,
+        typer.Option("--beams", help="Beam search width for summarize and translate (default 4); 1 decodes greedily."),
+    ] = None,
 ) -> None:
     """Score a model on labelled examples and print the metrics.
 
@@ -50,6 +54,7 @@ def eval_command(
         limit=limit,
         batch_size=batch_size,
         max_words=max_words,
+        num_beams=beams,
     )
     print_report(report, Console())
     if json_out is not None:

@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic
 
+from llamatasks.tasks import summarize, translate
+
 from . import baselines
 from .data import (
     EvalTask,
@@ -47,6 +49,7 @@ class RunOptions:
     batch_size: int
     max_words: int | None = None
     progress: bool | None = None
+    num_beams: int | None = None  # summarize and translate only; None: the task's default
 
 
 @dataclass(frozen=True)
@@ -125,11 +128,13 @@ def evaluate_summaries(
         budget_from = "mean reference length"
     else:
         max_words, budget_from = options.max_words, "given"
-    predictions = predict_summaries(model, documents, max_words, options.batch_size, progress)
+    num_beams = options.num_beams or summarize.BEAMS
+    predictions = predict_summaries(model, documents, max_words, num_beams, options.batch_size, progress)
     settings: dict[str, SettingValue] = {
         "batch_size": options.batch_size,
         "max_words": max_words,
         "max_words_from": budget_from,
+        "num_beams": num_beams,
     }
     return Outcome(score_summaries(examples, predictions), settings)
 
@@ -141,8 +146,9 @@ def evaluate_translations(
     if options.method == "naive":
         predictions = baselines.naive_translations(model, examples, progress)
         return Outcome(score_translations(examples, predictions), {"max_new_tokens": baselines.TRANSLATION_MAX_TOKENS})
-    predictions = predict_translations(model, examples, options.batch_size, progress)
-    return Outcome(score_translations(examples, predictions), {"batch_size": options.batch_size})
+    num_beams = options.num_beams or translate.BEAMS
+    predictions = predict_translations(model, examples, num_beams, options.batch_size, progress)
+    return Outcome(score_translations(examples, predictions), {"batch_size": options.batch_size, "num_beams": num_beams})
 
 
 TASK_SPECS: dict[EvalTask, TaskSpec[Any]] = {

@@ -166,21 +166,23 @@ def predict_entities(
 
 
 def predict_summaries(
-    model: TaskModel, texts: Sequence[str], max_words: int | None, batch_size: int, progress: Progress
+    model: TaskModel, texts: Sequence[str], max_words: int | None, num_beams: int, batch_size: int, progress: Progress
 ) -> list[str]:
-    """Run ``model.summarize`` with a word budget."""
-    results = map_in_batches(texts, partial(model.summarize, max_words=max_words), batch_size, progress)
+    """Run ``model.summarize`` with a word budget and a beam width."""
+    run = partial(model.summarize, max_words=max_words, num_beams=num_beams)
+    results = map_in_batches(texts, run, batch_size, progress)
     return [result.text for result in results]
 
 
 def predict_translations(
-    model: TaskModel, examples: Sequence[TranslationExample], batch_size: int, progress: Progress
+    model: TaskModel, examples: Sequence[TranslationExample], num_beams: int, batch_size: int, progress: Progress
 ) -> list[str]:
     """Run ``model.translate`` direction by direction, returning outputs in the order of ``examples``."""
     outputs: list[str] = [""] * len(examples)
     for (source, target), indices in group_by_direction(examples).items():
         texts = [examples[i].source for i in indices]
-        results = map_in_batches(texts, partial(model.translate, target=target, source=source), batch_size, progress)
+        run = partial(model.translate, target=target, source=source, num_beams=num_beams)
+        results = map_in_batches(texts, run, batch_size, progress)
         for index, result in zip(indices, results, strict=True):
             outputs[index] = result.text
     return outputs

@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any, cast, get_args
 
 from llamatasks.errors import BackendUnavailableError, InvalidInputError
+from llamatasks.tasks.inputs import beam_count
 
-from .data import RecordT, load_examples, resolve_task
+from .data import EvalTask, RecordT, load_examples, resolve_task
 from .evaluators import TASK_SPECS, RunOptions, TaskSpec
 from .predictions import TaskModel, progress_bar
 from .report import EvalMethod, EvalReport
+
+_BEAM_TASKS = ("summarize", "translate")  # the evaluations that take num_beams
 
 
 def run_eval(
@@ -28,6 +31,7 @@ def run_eval(
     limit: int | None = None,
     batch_size: int = 8,
     max_words: int | None = None,
+    num_beams: int | None = None,
     progress: bool | None = None,
 ) -> EvalReport:
     """Evaluate a model on a labelled JSON Lines file.
@@ -48,17 +52,20 @@ def run_eval(
             baseline sends one prompt at a time).
         max_words: Summary word budget; by default the mean reference length, rounded. The naive
             baseline does not use it: its prompt asks for one sentence.
+        num_beams: Beam search width for ``summarize`` and ``translate`` (1 decodes greedily);
+            by default the task's own default (4).
         progress: Show a progress bar; ``None`` shows it only when stderr is a terminal.
 
     Returns:
         The report: metrics, per-group breakdown, settings and timing.
 
     Raises:
-        InvalidInputError: Unknown task or method, bad options, or a malformed data file.
+        InvalidInputError: Unknown task or method, bad options (``num_beams`` for a task or method
+            that does not decode with beams), or a malformed data file.
         BackendUnavailableError: A package the task's metrics need (the ``eval`` extra) is missing.
     """
-    options = check_options(method, batch_size, max_words, progress)
     spec: TaskSpec[Any] = TASK_SPECS[resolve_task(task)]
+    options = check_options(method, batch_size, max_words, progress, num_beams, spec.task)
     return _run(spec, Path(data), lambda: resolve_model(model, backend, device, batch_size), options, limit)
 
 
@@ -92,11 +99,13 @@ def _run(
     )
 
 
-def check_options(method: str, batch_size: int, max_words: int | None, progress: bool | None) -> RunOptions:
+def check_options(method: str, batch_size: int, max_words: int | None, progress: bool | None,
+                  num_beams: int | None, task: EvalTask) -> RunOptions:
     """Validate the run options before anything is loaded.
 
     Raises:
-        InvalidInputError: An unknown method, or a batch size or word budget below 1.
+        InvalidInputError: An unknown method, a batch size or word budget below 1, or a beam
+            width out of range or given where nothing decodes with beams.
     """
     methods = get_args(EvalMethod)
     if method not in methods:
@@ -107,7 +116,12 @@ def check_options(method: str, batch_size: int, max_words: int | None, progress:
         raise InvalidInputError(
             f"max_words must be at least 1, got {max_words}", hint="leave it out to use the mean reference length"
         )
-    return RunOptions(cast(EvalMethod, method), batch_size, max_words, progress)
+    if num_beams is not None:
+        if task not in _BEAM_TASKS or method == "naive":
+            raise InvalidInputError(f"num_beams does not apply to the {method} {task} evaluation",
+                                    hint="beam search is used by the llamatasks summarize and translate tasks")
+        num_beams = beam_count(num_beams, default=1)
+    return RunOptions(cast(EvalMethod, method), batch_size, max_words, progress, num_beams)
 
 
 def check_dependencies(modules: Sequence[str]) -> None:
