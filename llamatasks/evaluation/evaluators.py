@@ -49,7 +49,7 @@ class RunOptions:
     batch_size: int
     max_words: int | None = None
     progress: bool | None = None
-    num_beams: int | None = None  # summarize and translate only; None: the task's default
+    num_beams: int | None = None  # resolved by the runner for tasks that decode with beams; else None
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,8 @@ class TaskSpec(Generic[RecordT]):
     evaluate: Callable[[TaskModel, list[RecordT], RunOptions, Progress], Outcome]
     needs: tuple[str, ...] = ()
     """Modules the metrics import (from the ``eval`` extra), checked before the model loads."""
+    default_beams: int | None = None
+    """The task's default beam search width; None for a task that does not decode with beams."""
 
 
 def evaluate_sentiment(
@@ -128,13 +130,12 @@ def evaluate_summaries(
         budget_from = "mean reference length"
     else:
         max_words, budget_from = options.max_words, "given"
-    num_beams = options.num_beams or summarize.BEAMS
-    predictions = predict_summaries(model, documents, max_words, num_beams, options.batch_size, progress)
+    predictions = predict_summaries(model, documents, max_words, options.num_beams, options.batch_size, progress)
     settings: dict[str, SettingValue] = {
         "batch_size": options.batch_size,
         "max_words": max_words,
         "max_words_from": budget_from,
-        "num_beams": num_beams,
+        "num_beams": options.num_beams,
     }
     return Outcome(score_summaries(examples, predictions), settings)
 
@@ -146,15 +147,17 @@ def evaluate_translations(
     if options.method == "naive":
         predictions = baselines.naive_translations(model, examples, progress)
         return Outcome(score_translations(examples, predictions), {"max_new_tokens": baselines.TRANSLATION_MAX_TOKENS})
-    num_beams = options.num_beams or translate.BEAMS
-    predictions = predict_translations(model, examples, num_beams, options.batch_size, progress)
-    return Outcome(score_translations(examples, predictions), {"batch_size": options.batch_size, "num_beams": num_beams})
+    predictions = predict_translations(model, examples, options.num_beams, options.batch_size, progress)
+    settings: dict[str, SettingValue] = {"batch_size": options.batch_size, "num_beams": options.num_beams}
+    return Outcome(score_translations(examples, predictions), settings)
 
 
 TASK_SPECS: dict[EvalTask, TaskSpec[Any]] = {
     "sentiment": TaskSpec("sentiment", SentimentExample, evaluate_sentiment, needs=("sklearn",)),
     "ner": TaskSpec("ner", NerExample, evaluate_ner),
-    "summarize": TaskSpec("summarize", SummarizationExample, evaluate_summaries, needs=("rouge_score",)),
-    "translate": TaskSpec("translate", TranslationExample, evaluate_translations, needs=("sacrebleu",)),
+    "summarize": TaskSpec("summarize", SummarizationExample, evaluate_summaries, needs=("rouge_score",),
+                          default_beams=summarize.BEAMS),
+    "translate": TaskSpec("translate", TranslationExample, evaluate_translations, needs=("sacrebleu",),
+                          default_beams=translate.BEAMS),
 }
 """The tasks ``run_eval`` can score, by canonical name."""

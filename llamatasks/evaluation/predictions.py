@@ -93,9 +93,11 @@ class TaskModel(ChatModel, Protocol):
         self, texts: list[str], /, *, labels: list[str] | None = ...
     ) -> SentimentLike | Sequence[SentimentLike]: ...
     def ner(self, texts: list[str], /, *, labels: list[str] | None = ...) -> EntitiesLike | Sequence[EntitiesLike]: ...
-    def summarize(self, texts: list[str], /, *, max_words: int | None = ...) -> TextLike | Sequence[TextLike]: ...
+    def summarize(
+        self, texts: list[str], /, *, max_words: int | None = ..., num_beams: int | None = ...
+    ) -> TextLike | Sequence[TextLike]: ...
     def translate(
-        self, texts: list[str], /, *, target: str, source: str | None = ...
+        self, texts: list[str], /, *, target: str, source: str | None = ..., num_beams: int | None = ...
     ) -> TextLike | Sequence[TextLike]: ...
 
 
@@ -166,7 +168,8 @@ def predict_entities(
 
 
 def predict_summaries(
-    model: TaskModel, texts: Sequence[str], max_words: int | None, num_beams: int, batch_size: int, progress: Progress
+    model: TaskModel, texts: Sequence[str], max_words: int | None, num_beams: int | None, batch_size: int,
+    progress: Progress,
 ) -> list[str]:
     """Run ``model.summarize`` with a word budget and a beam width."""
     run = partial(model.summarize, max_words=max_words, num_beams=num_beams)
@@ -175,7 +178,8 @@ def predict_summaries(
 
 
 def predict_translations(
-    model: TaskModel, examples: Sequence[TranslationExample], num_beams: int, batch_size: int, progress: Progress
+    model: TaskModel, examples: Sequence[TranslationExample], num_beams: int | None, batch_size: int,
+    progress: Progress,
 ) -> list[str]:
     """Run ``model.translate`` direction by direction, returning outputs in the order of ``examples``."""
     outputs: list[str] = [""] * len(examples)

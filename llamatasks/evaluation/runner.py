@@ -12,12 +12,10 @@ from typing import Any, cast, get_args
 from llamatasks.errors import BackendUnavailableError, InvalidInputError
 from llamatasks.tasks.inputs import beam_count
 
-from .data import EvalTask, RecordT, load_examples, resolve_task
+from .data import RecordT, load_examples, resolve_task
 from .evaluators import TASK_SPECS, RunOptions, TaskSpec
 from .predictions import TaskModel, progress_bar
 from .report import EvalMethod, EvalReport
-
-_BEAM_TASKS = ("summarize", "translate")  # the evaluations that take num_beams
 
 
 def run_eval(
@@ -65,7 +63,7 @@ def run_eval(
         BackendUnavailableError: A package the task's metrics need (the ``eval`` extra) is missing.
     """
     spec: TaskSpec[Any] = TASK_SPECS[resolve_task(task)]
-    options = check_options(method, batch_size, max_words, progress, num_beams, spec.task)
+    options = check_options(method, batch_size, max_words, progress, num_beams, spec)
     return _run(spec, Path(data), lambda: resolve_model(model, backend, device, batch_size), options, limit)
 
 
@@ -100,8 +98,8 @@ def _run(
 
 
 def check_options(method: str, batch_size: int, max_words: int | None, progress: bool | None,
-                  num_beams: int | None, task: EvalTask) -> RunOptions:
-    """Validate the run options before anything is loaded.
+                  num_beams: int | None, spec: TaskSpec[Any]) -> RunOptions:
+    """Validate the run options before anything is loaded; resolve the beam width of ``spec``'s task.
 
     Raises:
         InvalidInputError: An unknown method, a batch size or word budget below 1, or a beam
@@ -116,11 +114,11 @@ def check_options(method: str, batch_size: int, max_words: int | None, progress:
         raise InvalidInputError(
             f"max_words must be at least 1, got {max_words}", hint="leave it out to use the mean reference length"
         )
-    if num_beams is not None:
-        if task not in _BEAM_TASKS or method == "naive":
-            raise InvalidInputError(f"num_beams does not apply to the {method} {task} evaluation",
-                                    hint="beam search is used by the llamatasks summarize and translate tasks")
-        num_beams = beam_count(num_beams, default=1)
+    if spec.default_beams is not None and method != "naive":
+        num_beams = beam_count(num_beams, spec.default_beams)
+    elif num_beams is not None:
+        raise InvalidInputError(f"num_beams does not apply to the {method} {spec.task} evaluation",
+                                hint="beam search is used by the llamatasks summarize and translate tasks")
     return RunOptions(cast(EvalMethod, method), batch_size, max_words, progress, num_beams)
 
 
