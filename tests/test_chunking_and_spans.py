@@ -34,6 +34,12 @@ def test_oversized_sentence_is_split_by_words_then_characters() -> None:
     assert all(len(c.text) <= 16 for c in chunks) and "".join(c.text for c in chunks) == cjk
 
 
+def test_titles_and_initials_end_no_sentence() -> None:
+    text = "Dr. Smith met J. K. Rowling at St. Martin's. They left for the U.S. Then it rained."
+    assert [text[s:e].strip() for s, e in sentence_spans(text)] == [
+        "Dr. Smith met J. K. Rowling at St. Martin's.", "They left for the U.S.", "Then it rained."]
+
+
 def _spans(text: str) -> list[str]:
     return [text[c.start:c.end] for c in propose_spans(text)]
 

@@ -303,6 +303,12 @@ def test_copy_detection() -> None:
     assert not looks_copied("Il faisait froid, alors le match a été déplacé au dimanche après-midi.", source, en, fr)
     assert not looks_copied("", source, en, fr)
     assert not looks_copied(source, source, en, resolve_language("en-GB"))  # nothing to translate
+    # shared names and numbers are what a translation keeps: they make nothing a copy
+    assert not looks_copied("Glenn Middleton,", "Glenn Middleton, ", en, fr)
+    assert not looks_copied("le South China Morning Post a rapporté dimanche.",
+                            "the South China Morning Post reported Sunday.", en, fr)
+    assert looks_copied("Der Hund schläft heute sehr lange.", "Der Hund schläft heute sehr lange.",
+                        resolve_language("de"), en)  # German nouns are set aside too; the rest still shows the copy
 
 
 def test_copied_pieces_are_retried_then_flagged(models: dict[str, llamatasks.Model],

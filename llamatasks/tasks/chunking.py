@@ -16,6 +16,8 @@ from dataclasses import dataclass
 # A sentence ends at . ! ? (and CJK full stops) followed by space or the end;
 # CJK full stops need no following space.
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+|(?<=[。！？])[」』”’）]*\s*|\n\s*\n\s*")
+# A title, a saint, a single initial: the period after them ends no sentence.
+_ABBREVIATION = re.compile(r"(?:^|[\s(\"'“‘])(?:Mrs?|Ms|Dr|St|Mt|Jr|Sr|Prof|Gen|Gov|Sen|Rep|Lt|Col|Capt|Sgt|Rev|Hon|[A-Z])\.$")
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Sentence spans covering ``text`` (each includes its trailing whitespace)."""
     spans, start = [], 0
     for match in _SENTENCE_END.finditer(text):
+        if _ABBREVIATION.search(text, max(0, match.start() - 8), match.start()):
+            continue  # "Dr. Smith", "St. Martin's", "J. K. Rowling": not a sentence end
         if match.end() > start and match.start() > start:
             spans.append((start, match.end()))
             start = match.end()

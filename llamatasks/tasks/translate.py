@@ -88,20 +88,34 @@ def normalize_text(text: str) -> str:
 def looks_copied(output: str, source_text: str, source: Language, target: Language) -> bool:
     """Whether ``output`` hands back ``source_text`` instead of translating it.
 
-    Never when the output is detected as the target language. Otherwise true
-    when the two are equal after normalisation, or when the output is in the
-    source language and its characters mostly match the source. Names and
-    numbers that a real translation keeps do not make an output a copy.
+    Names and numbers that the two share are set aside first: a translation
+    keeps them, so a source that is only names is never copied, and "le South
+    China Morning Post a rapporté dimanche" is judged by its French words. What
+    is left is a copy when the two are equal after normalisation, or when the
+    output is in the source language (never when it is in the target language)
+    and its characters mostly match the source.
     """
-    out, src = normalize_text(output), normalize_text(source_text)
-    if not out or same_language(source, target):
+    if same_language(source, target):
         return False
-    detected = detect_language(output)
+    out = normalize_text(_without_shared_names(output, source_text))
+    src = normalize_text(_without_shared_names(source_text, output))
+    if not _WORD.search(out) or not _WORD.search(src):
+        return False
+    detected = detect_language(out)
     if same_language(detected, target):
         return False
     if out == src:
         return True
     return same_language(detected, source) and SequenceMatcher(None, out, src, autojunk=False).ratio() >= _COPY_SIMILARITY
+
+
+_WORD = re.compile(r"\w(?:[\w'’.-]*\w)?")
+
+
+def _without_shared_names(text: str, other: str) -> str:
+    """``text`` without the capitalised words and numbers that also occur in ``other``."""
+    shared = {w for w in _WORD.findall(other) if w[0].isupper() or w[0].isdigit()}
+    return _WORD.sub(lambda m: "" if m.group() in shared else m.group(), text)
 
 
 class TranslateTask(Task):
