@@ -472,6 +472,9 @@ def test_run_eval_translation_per_direction(tmp_path: Path) -> None:
     assert report.groups["de-en"]["copy_share"] == 1.0
     assert report.metrics["copy_share"] == pytest.approx(1 / 3)
     assert report.metrics["chrf++"] == pytest.approx((100.0 + report.groups["de-en"]["chrf++"]) / 2)
+    assert report.groups["en-fr"]["length_ratio"] == 1.0
+    assert report.groups["de-en"]["length_ratio"] == pytest.approx(len("Der Hund schläft.") / len("The dog sleeps."))
+    assert report.metrics["length_ratio"] == pytest.approx((1.0 + report.groups["de-en"]["length_ratio"]) / 2)
 
 
 def test_run_eval_naive_translation_prompt_names_languages(tmp_path: Path) -> None:

@@ -219,6 +219,17 @@ def translation_scores(predictions: Sequence[str], targets: Sequence[str], targe
     }
 
 
+def character_length_ratio(predictions: Sequence[str], targets: Sequence[str]) -> float:
+    """Characters of the predictions over characters of the references (1.0: as long as them).
+
+    Reported beside chrF++, which weights recall twice as much as precision: an
+    output padded with invented text can raise chrF++ while translating worse.
+    """
+    check_same_length(predictions, targets)
+    reference = sum(len(t) for t in targets)
+    return sum(len(p) for p in predictions) / reference if reference else 0.0
+
+
 def copies_source(output: str, source: str, threshold: float = COPY_CHRF_THRESHOLD) -> bool:
     """Whether an output copies its source: equal after normalisation, or chrF >= ``threshold``.
 

@@ -58,24 +58,24 @@ def score_summaries(examples: Sequence[SummarizationExample], predictions: Seque
 
 
 def score_translations(examples: Sequence[TranslationExample], predictions: Sequence[str]) -> TaskScores:
-    """chrF++ and BLEU per direction and their mean over directions, plus copy and repetition shares.
+    """chrF++, BLEU and length ratio per direction and their means, plus copy and repetition shares.
 
-    BLEU needs one tokenizer per corpus (``zh`` for Chinese targets), so the overall chrF++ and BLEU
-    are the unweighted means of the per-direction corpus scores; the shares are over all outputs.
+    BLEU needs one tokenizer per corpus (``zh`` for Chinese targets), so the overall chrF++, BLEU and
+    length ratio are the unweighted means of the per-direction figures; the shares are over all outputs.
     """
     metrics.check_same_length(examples, predictions)
     copies = [metrics.copies_source(p, example.source) for p, example in zip(predictions, examples, strict=True)]
     loops = [metrics.has_degenerate_repetition(p) for p in predictions]
     groups: dict[str, Scores] = {}
     for (source, target), indices in group_by_direction(examples).items():
-        scores = metrics.translation_scores(
-            [predictions[i] for i in indices], [examples[i].target for i in indices], target
-        )
-        groups[f"{source}-{target}"] = scores | {
+        outputs, targets = [predictions[i] for i in indices], [examples[i].target for i in indices]
+        groups[f"{source}-{target}"] = metrics.translation_scores(outputs, targets, target) | {
+            "length_ratio": metrics.character_length_ratio(outputs, targets),
             "copy_share": metrics.share([copies[i] for i in indices]),
             "repetition_share": metrics.share([loops[i] for i in indices]),
             "n": len(indices),
         }
-    overall = {name: sum(group[name] for group in groups.values()) / len(groups) for name in ("chrf++", "bleu")}
+    overall = {name: sum(group[name] for group in groups.values()) / len(groups)
+               for name in ("chrf++", "bleu", "length_ratio")}
     overall |= {"copy_share": metrics.share(copies), "repetition_share": metrics.share(loops)}
     return TaskScores(overall, "direction", groups)
