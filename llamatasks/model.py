@@ -34,7 +34,7 @@ from llamatasks.results import (
     Translation,
 )
 from llamatasks.sources import ModelSource, resolve
-from llamatasks.tasks.inputs import as_text_list, positive_int
+from llamatasks.tasks.inputs import as_text_list, positive_int, valid_unicode
 from llamatasks.tokenizer import Tokenizer
 
 
@@ -108,7 +108,8 @@ class Model:
         """Free-form answer to one message in the model's own chat format (greedy by default)."""
         (text,), _ = as_text_list(prompt)
         positive_int("max_new_tokens", max_new_tokens)
-        messages = ([Message("system", system)] if system else []) + [Message("user", User(text))]
+        system_line = [Message("system", valid_unicode(system, "system"))] if system else []
+        messages = system_line + [Message("user", User(text))]
         rendered = self.renderer.render(messages)
         started = time.perf_counter()
         options = GenerationOptions(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,

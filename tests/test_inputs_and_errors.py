@@ -49,6 +49,15 @@ def test_unknown_language(bad: str) -> None:
     assert "ISO 639-1" in info.value.hint
 
 
+def test_unpaired_surrogates_are_rejected() -> None:
+    with pytest.raises(errors.InvalidInputError, match=r"unpaired surrogate U\+D800 at character 5") as info:
+        as_text_list("good \ud800 movie")
+    assert "errors='replace'" in info.value.hint
+    with pytest.raises(errors.InvalidInputError, match="at index 1"):
+        as_text_list(["fine", "bad \udcff"])
+    assert as_text_list("emoji \U0001f642 is a pair in UTF-16, not here") == (["emoji \U0001f642 is a pair in UTF-16, not here"], True)
+
+
 def test_language_detection() -> None:
     assert detect_language("Bonjour tout le monde, comment allez-vous ?").code == "fr"
     assert detect_language("Der Hund schläft im Garten und die Katze auch.").code == "de"

@@ -177,6 +177,11 @@ def test_bad_options(models: dict[str, llamatasks.Model]) -> None:
         m.translate("text", target="")
     with pytest.raises(llamatasks.errors.UnknownLanguageError):
         m.translate("text", target="xx")
+    # An unpaired surrogate anywhere the user's text reaches the tokenizer is a typed error.
+    for call in (lambda: m.sentiment("good \ud800"), lambda: m.classify("text", labels=["a\udc80", "b"]),
+                 lambda: m.answer("who\ud800?", "Ann went home."), lambda: m.chat("hi", system="be \ud800 brief")):
+        with pytest.raises(InvalidInputError, match="unpaired surrogate"):
+            call()
 
 
 def test_prompt_for_shows_the_exact_prompt(models: dict[str, llamatasks.Model]) -> None:

@@ -20,6 +20,7 @@ from llamatasks.prompts.render import Message, Prompt, User
 from llamatasks.results import Answer
 from llamatasks.tasks.base import Task, TaskModel
 from llamatasks.tasks.common import split_for
+from llamatasks.tasks.inputs import valid_unicode
 
 _MAX_ANSWER_TOKENS = 48
 
@@ -73,7 +74,7 @@ class AnswerTask(Task):
         if not isinstance(question, str) or not question.strip():
             raise InvalidInputError("answer needs question= as non-empty text",
                                     hint='e.g. answer("Who founded Apple?", context=text)')
-        return question
+        return valid_unicode(question, "question")
 
     def prompts(self, model: TaskModel, text: str, **options: Any) -> list[Prompt]:
         question = self._question(options)

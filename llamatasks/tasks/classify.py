@@ -13,6 +13,7 @@ from llamatasks.prompts.render import Message, Prompt, User
 from llamatasks.results import Classification, Sentiment
 from llamatasks.tasks.base import Task, TaskModel
 from llamatasks.tasks.common import split_for
+from llamatasks.tasks.inputs import valid_unicode
 from llamatasks.tasks.scoring import label_distributions
 
 SENTIMENT_LABELS = ("positive", "negative", "neutral")
@@ -117,7 +118,7 @@ class ClassifyTask(_LabelScoringTask):
         if not labels or isinstance(labels, str) or not all(isinstance(x, str) and x.strip() for x in labels):
             raise InvalidInputError("classify needs labels=[...] with at least two non-empty strings",
                                     hint='e.g. classify(text, labels=["sports", "politics", "science"])')
-        labels = [x.strip() for x in labels]
+        labels = [valid_unicode(x.strip(), f"label {x.strip()!r}") for x in labels]
         if len(set(labels)) != len(labels) or len(labels) < 2:
             raise InvalidInputError(f"labels must be two or more distinct strings, got {labels!r}")
         return labels

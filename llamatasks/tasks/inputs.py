@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from llamatasks.engine.base import MAX_BEAMS
 from llamatasks.errors import InputTypeError, InvalidInputError
+
+# A surrogate code point on its own is not text: tokenizers cannot encode it.
+# It comes from decoding with errors="surrogateescape" or from broken JSON escapes.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def as_text_list(texts: Any) -> tuple[list[str], bool]:
@@ -29,6 +34,16 @@ def _check(text: Any, index: int | None) -> str:
         raise InputTypeError(f"expected text{where}, got {type(text).__name__}", hint="pass str values only")
     if not text.strip():
         raise InvalidInputError(f"text{where} is empty or only whitespace", hint="pass text with some content")
+    return valid_unicode(text, f"text{where}")
+
+
+def valid_unicode(text: str, what: str) -> str:
+    """``text`` unchanged, or InvalidInputError when it holds an unpaired surrogate (``what`` names it)."""
+    bad = _SURROGATE.search(text)
+    if bad:
+        raise InvalidInputError(f"{what} is not valid Unicode: an unpaired surrogate U+{ord(bad.group()):04X} "
+                                f"at character {bad.start()}",
+                                hint="decode the source bytes with errors='replace', or fix the data")
     return text
 
 
