@@ -37,7 +37,8 @@ def test_single_text_and_lists() -> None:
 
 
 @pytest.mark.parametrize(("given", "code"), [("fr", "fr"), ("French", "fr"), ("german", "de"), ("pt-BR", "pt-BR"),
-                                             ("EN", "en"), ("Chinese", "zh")])
+                                             ("EN", "en"), ("Chinese", "zh"), ("Mandarin", "zh"), ("cmn", "zh"),
+                                             ("arb", "ar")])
 def test_languages_by_code_or_name(given: str, code: str) -> None:
     assert resolve_language(given).code == code
 

@@ -38,6 +38,10 @@ def resolve_language(value: str) -> Language:
             lang = langcodes.find(text)
         except LookupError:
             raise UnknownLanguageError(f"unknown language {value!r}") from None
+    # An individual language inside a macrolanguage ("cmn", Mandarin; "arb",
+    # Standard Arabic) is named by its macrolanguage ("zh", "ar"): the code the
+    # rest of llamatasks (examples, scripts, same_language) knows it by.
+    lang = lang.prefer_macrolanguage()
     return Language(code=lang.to_tag(), name=lang.display_name())
 
 
