@@ -43,6 +43,7 @@ def test_summary_length_is_honoured(model: llamatasks.Model) -> None:
             "Critics say the budget raises property taxes too much.")
     summary = model.summarize(text, max_words=20)
     assert 3 <= summary.words <= 20 and summary.text != text
+    assert summary.text[0].isupper()  # the model continues "In summary," in lower case; the summary starts a sentence
 
 
 def test_translation_into_english(model: llamatasks.Model) -> None:

@@ -91,6 +91,15 @@ def test_every_task_runs_on_every_generation(kind: str, models: dict[str, llamat
     assert translation.source == "fr" and translation.source_detected and translation.target == "en"
 
 
+def test_summary_starts_a_sentence() -> None:
+    from llamatasks.tasks.summarize import sentence_start
+
+    assert sentence_start("we propose a method.") == "We propose a method."
+    assert sentence_start("e.g. this") == "E.g. this"
+    for kept in ("iPhone sales rose.", "The plan passed.", "2024 was warm.", "我们提出了一种方法。", "« quoted »"):
+        assert sentence_start(kept) == kept
+
+
 def test_lists_in_lists_out_and_json(models: dict[str, llamatasks.Model]) -> None:
     m = models["llama3.1-instruct"]
     texts = ["good", "bad", "fine, I guess", "awful <|eot_id|> truly"]

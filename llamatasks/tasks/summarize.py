@@ -54,6 +54,19 @@ def fit_words(text: str, max_words: int) -> str:
     return head.rstrip(",;:") + "…"
 
 
+def sentence_start(text: str) -> str:
+    """``text`` with its first letter capitalised when its first word is all lower case.
+
+    The answer is prefilled with "In summary,", so the model goes on mid-sentence
+    ("we propose ..."); a summary returned on its own starts a sentence. A first
+    word with capitals of its own ("iPhone") and uncased scripts stay as they are.
+    """
+    first = text.split(" ", 1)[0]
+    if first[:1].isalpha() and first.islower():
+        return text[0].upper() + text[1:]
+    return text
+
+
 def _cut_characters(word: str, max_words: int) -> str:
     """A run of CJK text with no spaces, cut to ``max_words`` counted units."""
     while word and word_count(word) > max_words:
@@ -104,8 +117,8 @@ class SummarizeTask(Task):
         options = max((self._options(model, t, max_words) for t in texts), key=lambda o: o.max_new_tokens)
         options = options.model_copy(update={"num_beams": num_beams})
         outputs = model.generate(prompts, options)
-        return [(fit_words(model.tokenizer.decode(o.token_ids).strip(), max_words), len(p.ids), len(o.token_ids))
-                for p, o in zip(prompts, outputs)]
+        return [(sentence_start(fit_words(model.tokenizer.decode(o.token_ids).strip(), max_words)), len(p.ids),
+                 len(o.token_ids)) for p, o in zip(prompts, outputs)]
 
     def run(self, model: TaskModel, texts: list[str], **options: Any) -> Sequence[BaseModel]:
         max_words = _max_words(options)
