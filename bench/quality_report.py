@@ -4,8 +4,8 @@
 
 REPORT_DIR holds files named TASK-METHOD.json as written by
 `llamatasks eval TASK --data FILE --method METHOD --json REPORT_DIR/TASK-METHOD.json`,
-and optionally ablate-sentiment.json and ablate-translate.json from bench/ablate_sentiment.py
-and bench/ablate_translate.py.
+and optionally ablate-sentiment.json, ablate-translate.json and translate-paragraphs.json from
+bench/ablate_sentiment.py, bench/ablate_translate.py and bench/translate_paragraphs.py.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ METRICS = {
     "sentiment": ("accuracy", "macro_f1", "ece", "unparsed_share"),
     "ner": ("precision", "recall", "f1", "ungrounded"),
     "summarize": ("rouge1", "rouge2", "rougeL", "predicted_words", "reference_words", "length_ratio"),
-    "translate": ("chrf++", "bleu", "copy_share", "repetition_share"),
+    "translate": ("chrf++", "bleu", "length_ratio", "copy_share", "repetition_share"),
 }
 
 
@@ -86,6 +86,20 @@ def translate_ablation_table(path: Path) -> list[str]:
     return lines + [""]
 
 
+def paragraph_table(path: Path) -> list[str]:
+    data = json.loads(path.read_text())
+    lines = ["### translating paragraphs", "",
+             f"`python bench/translate_paragraphs.py`: every {data['group']} consecutive examples of a direction "
+             "joined into a paragraph, chrF++ / balanced chrF (beta 1) / output length over reference length "
+             f"({data['model']}, {data['backend']} backend).", "",
+             "| pieces | " + " | ".join(k for k in next(iter(data["results"].values()))) + " |",
+             "|---|" + "---|" * len(next(iter(data["results"].values())))]
+    for mode, rows in data["results"].items():
+        cells = [f"{r['chrf++']:.2f} / {r['chrf_beta1']:.2f} / {r['length_ratio']:.2f}x" for r in rows.values()]
+        lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def main() -> None:
     folder = Path(sys.argv[1])
     out = ["# Measured quality", "",
@@ -106,6 +120,8 @@ def main() -> None:
         out += ablation_table(ablation)
     if (folder / "ablate-translate.json").exists():
         out += translate_ablation_table(folder / "ablate-translate.json")
+    if (folder / "translate-paragraphs.json").exists():
+        out += paragraph_table(folder / "translate-paragraphs.json")
     print("\n".join(out))
 
 

@@ -153,6 +153,26 @@ def test_long_inputs_are_chunked_not_truncated(kind: str, tiny_checkpoint: Calla
     assert t.provenance.chunks > 1 and t.text.count("\n\n") == 1
 
 
+def test_translation_goes_sentence_by_sentence(models: dict[str, llamatasks.Model]) -> None:
+    m = models["chatml"]
+    text = "Dr. Smith arrived on Monday. She left on Friday!\n\nIs it raining?"
+    prompts = m.prompt_for("translate", text, target="fr", source="en")
+    assert len(prompts) == 3  # "Dr." ends no sentence; the line break separates the third
+    assert "Dr. Smith arrived on Monday." in prompts[0].text and "She left" not in prompts[0].text
+    t = m.translate(text, target="fr", source="en")
+    assert t.provenance.chunks == 3 and t.text.count("\n\n") == 1
+
+
+def test_translated_sentences_are_joined_as_the_target_writes_them() -> None:
+    from llamatasks.tasks.languages import resolve_language
+    from llamatasks.tasks.translate import _join_sentences
+
+    parts = ["Il pleut.", "Il fait froid.", "\n\n", "Oui."]
+    assert _join_sentences(parts, resolve_language("fr")) == "Il pleut. Il fait froid.\n\nOui."
+    assert _join_sentences(["下雨了。", "很冷。", "\n", "是的。"], resolve_language("zh")) == "下雨了。很冷。\n是的。"
+    assert _join_sentences(["雨です。", "寒いです。"], resolve_language("ja")) == "雨です。寒いです。"
+
+
 def test_beam_width_reaches_the_engine(models: dict[str, llamatasks.Model], monkeypatch: pytest.MonkeyPatch) -> None:
     m = models["chatml"]
     widths: list[int] = []

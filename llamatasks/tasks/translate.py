@@ -1,8 +1,12 @@
-"""Translation by line and sentence groups, with the source language detected.
+"""Translation sentence by sentence, with the source language detected.
 
-Texts are split at line breaks and, within a line, into groups of sentences
-that fit a modest token budget (small models translate short pieces far
-better than pages), then put back together with the original line breaks.
+Texts are split at line breaks and each line into its sentences, which are
+translated as separate pieces in one batch and put back together with the
+original line breaks. Small models translate one sentence far better than
+several: given four sentences at once, the default model returned about half
+of the content and sometimes only the first line of its answer (on paragraphs
+of four dev sentences, en<->fr/de chrF++ 17.6 as groups, 25.8 by sentence).
+A sentence too long for the piece budget is split at word boundaries.
 
 Small models often hand the source back instead of translating it. Every
 piece is checked (``looks_copied``: the output is the source, or it is in the
@@ -29,7 +33,7 @@ from llamatasks.errors import InvalidInputError
 from llamatasks.prompts.render import Message, Prompt, User
 from llamatasks.results import Translation
 from llamatasks.tasks.base import Task, TaskModel
-from llamatasks.tasks.chunking import chunk_text
+from llamatasks.tasks.chunking import chunk_text, sentence_spans
 from llamatasks.tasks.common import text_budget
 from llamatasks.tasks.inputs import beam_count
 from llamatasks.tasks.languages import (
@@ -38,10 +42,10 @@ from llamatasks.tasks.languages import (
     resolve_language,
     same_language,
 )
-from llamatasks.tasks.scripts import ScriptConstraint, script_constraint
+from llamatasks.tasks.scripts import ScriptConstraint, script_constraint, target_script
 from llamatasks.tasks.translation_examples import examples_for
 
-_PIECE_TOKENS = 192  # upper bound on a piece, whatever the context length
+_PIECE_TOKENS = 192  # upper bound on a piece (a sentence longer than this is split), whatever the context length
 _RETRY_PENALTY = 1.3  # repetition penalty for a piece that came back copied
 _COPY_SIMILARITY = 0.6  # character similarity to the source above which source-language output is a copy
 BEAMS = 4  # default beam search width (bench/ablate_translate.py compares it with greedy decoding)
@@ -146,7 +150,7 @@ class TranslateTask(Task):
         return detect_language(text), target, True
 
     def _pieces(self, model: TaskModel, text: str, source: Language, target: Language) -> list[str]:
-        """Lines and line breaks of ``text``; long lines split into sentence groups."""
+        """Line breaks of ``text`` as they are, and the sentences of each line (overlong ones split)."""
         # A piece of b tokens may need 2b + 16 to translate: keep 3b + 16 within the context.
         free = text_budget(model, lambda t: self._prompt(model, t, source, target), reserve=16)
         budget = max(1, min(_PIECE_TOKENS, free // 3))
@@ -154,8 +158,9 @@ class TranslateTask(Task):
         for part in re.split(r"(\s*\n\s*)", text):
             if not part.strip():
                 pieces.append(part)
-            else:
-                pieces += [c.text for c in chunk_text(part, model.tokenizer.count, budget)]
+                continue
+            for start, end in sentence_spans(part):
+                pieces += [c.text for c in chunk_text(part[start:end], model.tokenizer.count, budget)]
         return pieces
 
     def prompts(self, model: TaskModel, text: str, **options: Any) -> list[Prompt]:
@@ -230,17 +235,22 @@ class TranslateTask(Task):
             parts.append(outputs[slot][0])
             copy = copy or slot in copied
             tin, tout, n = tin + len(prompts[slot].ids), tout + outputs[slot][1], n + 1
-        joined = "".join(_space_between(parts))
+        joined = _join_sentences(parts, target)
         prov = model.provenance(tokens_in=tin, tokens_out=tout, seconds=seconds, chunks=max(1, n))
         return Translation(text=joined, source=source.code, target=target.code, source_detected=detected,
                            copied_source=copy, provenance=prov)
 
 
-def _space_between(parts: list[str]) -> list[str]:
-    """Join translated sentence groups of one line with a space; keep line breaks as they were."""
+_UNSPACED_SCRIPTS = {"Hans", "Hant", "Hani", "Jpan"}  # sentences follow each other without a space
+
+
+def _join_sentences(parts: list[str], target: Language) -> str:
+    """The translated sentences of each line joined (with a space where the target script uses one);
+    line breaks kept as they were."""
+    space = "" if target_script(target.code) in _UNSPACED_SCRIPTS else " "
     out: list[str] = []
     for part in parts:
         if out and out[-1].strip() and part.strip():
-            out.append(" ")
+            out.append(space)
         out.append(part)
-    return out
+    return "".join(out)
