@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llamatasks.tasks.chunking import chunk_text, sentence_spans
-from llamatasks.tasks.spans import propose_spans
+from llamatasks.tasks.spans import lowercase_words, propose_spans
 
 
 def _words(text: str) -> int:
@@ -52,6 +52,15 @@ def test_spans_are_runs_of_names() -> None:
 def test_spans_strip_titles_possessives_and_openers() -> None:
     assert _spans("The board of Apple's parent met Dr. Jane Smith.") == ["Apple", "Jane Smith"]
     assert _spans("In March, President Obama visited Kenya.") == ["Obama", "Kenya"]
+
+
+def test_openers_the_text_also_writes_in_lower_case_are_not_names() -> None:
+    text = "Additional funding came from Oxford. The lab needs additional staff. Apple agreed."
+    lowercase = lowercase_words(text)
+    found = [text[c.start:c.end] for s, e in sentence_spans(text) for c in propose_spans(text, s, e, lowercase)]
+    assert found == ["Oxford", "Apple"]
+    # Alone, a sentence-opening word gives no evidence either way and stays a candidate.
+    assert _spans("Additional funding came from Oxford.") == ["Additional", "Oxford"]
 
 
 def test_spans_handle_unicode_and_repeats() -> None:

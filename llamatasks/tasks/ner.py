@@ -22,7 +22,7 @@ from llamatasks.tasks.base import Task, TaskModel
 from llamatasks.tasks.chunking import Chunk, chunk_text, sentence_spans
 from llamatasks.tasks.common import text_budget
 from llamatasks.tasks.scoring import label_distributions
-from llamatasks.tasks.spans import Candidate, propose_spans
+from llamatasks.tasks.spans import Candidate, lowercase_words, propose_spans
 
 DEFAULT_LABELS = ("PER", "ORG", "LOC", "MISC")
 
@@ -94,7 +94,9 @@ class NerTask(Task):
         return contexts
 
     def _mentions(self, model: TaskModel, text: str) -> list[tuple[Chunk, Candidate]]:
-        return [(ctx, cand) for ctx in self._contexts(model, text) for cand in propose_spans(text, ctx.start, ctx.end)]
+        lowercase = lowercase_words(text)
+        return [(ctx, cand) for ctx in self._contexts(model, text)
+                for cand in propose_spans(text, ctx.start, ctx.end, lowercase)]
 
     def prompts(self, model: TaskModel, text: str, **options: Any) -> list[Prompt]:
         return [self._prompt(model, ctx.text, text[c.start:c.end]) for ctx, c in self._mentions(model, text)]

@@ -112,25 +112,39 @@ def _keep_period(text: str, run: list[re.Match[str]], end: int) -> int:
     return end
 
 
-def _is_common_word(run: list[re.Match[str]], sentence_start: int) -> bool:
-    """A lone capitalized function word, or a sentence-opening inflected word ("Founding", "Inactivated")."""
+def _is_common_word(run: list[re.Match[str]], sentence_start: int, lowercase: frozenset[str]) -> bool:
+    """A lone capitalized function word, or a sentence-opening word that is inflected ("Founding",
+    "Inactivated") or that the text also writes in lower case ("Additional" where "additional" occurs)."""
     if len(run) != 1:
         return False
     word = run[0].group().lower()
     if word in _OPENERS:
         return True
-    return run[0].start() == sentence_start and word.endswith(("ed", "ing", "ly")) and len(word) > 4
+    if run[0].start() != sentence_start:
+        return False
+    return word in lowercase or (word.endswith(("ed", "ing", "ly")) and len(word) > 4)
 
 
-def propose_spans(text: str, start: int = 0, end: int | None = None) -> list[Candidate]:
-    """Candidate name spans within ``text[start:end]`` (one sentence), in order."""
+def lowercase_words(text: str) -> frozenset[str]:
+    """The words ``text`` writes in lower case, for ``propose_spans``."""
+    return frozenset(m.group() for m in _WORD.finditer(text) if m.group().islower())
+
+
+def propose_spans(text: str, start: int = 0, end: int | None = None,
+                  lowercase: frozenset[str] | None = None) -> list[Candidate]:
+    """Candidate name spans within ``text[start:end]`` (one sentence), in order.
+
+    ``lowercase`` is ``lowercase_words(text)``, computed once per text when its
+    sentences are proposed one by one (by default it is computed here).
+    """
     end = len(text) if end is None else end
+    lowercase = lowercase_words(text) if lowercase is None else lowercase
     opening = _WORD.search(text, start, end)
     sentence_start = opening.start() if opening else start
     candidates = []
     for run in _runs(text, start, end):
         run = _trim(run, sentence_start)
-        if not run or _is_common_word(run, sentence_start):
+        if not run or _is_common_word(run, sentence_start, lowercase):
             continue
         s, e = run[0].start(), _strip_possessive(text, run[0].start(), run[-1].end())
         e = _keep_period(text, run, e)
