@@ -88,12 +88,12 @@ def translate_ablation_table(path: Path) -> list[str]:
 
 def paragraph_table(path: Path) -> list[str]:
     data = json.loads(path.read_text())
-    lines = ["### translating paragraphs", "",
-             f"`python bench/translate_paragraphs.py`: every {data['group']} consecutive examples of a direction "
+    columns = list(next(iter(data["results"].values())))
+    intro = (f"`python bench/translate_paragraphs.py`: every {data['group']} consecutive examples of a direction "
              "joined into a paragraph, chrF++ / balanced chrF (beta 1) / output length over reference length "
-             f"({data['model']}, {data['backend']} backend).", "",
-             "| pieces | " + " | ".join(k for k in next(iter(data["results"].values()))) + " |",
-             "|---|" + "---|" * len(next(iter(data["results"].values())))]
+             f"({data['model']}, {data['backend']} backend).")
+    lines = ["### translating paragraphs", "", intro, "",
+             "| pieces | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for mode, rows in data["results"].items():
         cells = [f"{r['chrf++']:.2f} / {r['chrf_beta1']:.2f} / {r['length_ratio']:.2f}x" for r in rows.values()]
         lines.append(f"| {mode} | " + " | ".join(cells) + " |")
