@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llamatasks.tasks.chunking import chunk_text, sentence_spans
+from llamatasks.tasks.chunking import chunk_text, sentence_chunks, sentence_spans
 from llamatasks.tasks.spans import lowercase_words, propose_spans
 
 
@@ -24,6 +24,15 @@ def test_chunks_respect_budget_and_offsets() -> None:
     assert all(_words(c.text) <= 20 for c in chunks)
     assert all(text[c.start:c.end] == c.text for c in chunks)
     assert "".join(c.text for c in chunks) == text  # nothing dropped
+
+
+def test_sentence_chunks_are_one_sentence_each_unless_too_long() -> None:
+    long = "This sentence " + "goes on " * 10 + "and ends. "
+    text = "Short one. " + long + "Last."
+    chunks = sentence_chunks(text, _words, budget=8)
+    assert all(text[c.start:c.end] == c.text for c in chunks) and "".join(c.text for c in chunks) == text
+    assert chunks[0].text == "Short one. " and chunks[-1].text == "Last."
+    assert len(chunks) > 3 and all(_words(c.text) <= 8 for c in chunks)  # the long sentence was split
 
 
 def test_oversized_sentence_is_split_by_words_then_characters() -> None:

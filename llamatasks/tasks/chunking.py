@@ -59,6 +59,17 @@ def chunk_text(text: str, count: Callable[[str], int], budget: int) -> list[Chun
     return [c for c in chunks if c.text.strip()]
 
 
+def sentence_chunks(text: str, count: Callable[[str], int], budget: int) -> list[Chunk]:
+    """The sentences of ``text``, one chunk each; a sentence over ``budget`` tokens split into several."""
+    chunks = []
+    for s, e in sentence_spans(text):
+        if count(text[s:e]) <= budget:
+            chunks.append(Chunk(s, e, text[s:e]))
+        else:
+            chunks += [Chunk(s + c.start, s + c.end, c.text) for c in chunk_text(text[s:e], count, budget)]
+    return chunks
+
+
 def _fit(text: str, start: int, end: int, count: Callable[[str], int], budget: int) -> list[tuple[int, int, int]]:
     """``(start, end, tokens)`` pieces of one sentence, each within the budget."""
     n = count(text[start:end])

@@ -19,7 +19,7 @@ from llamatasks.errors import InvalidInputError
 from llamatasks.prompts.render import Message, Prompt, User
 from llamatasks.results import Entities, Entity
 from llamatasks.tasks.base import Task, TaskModel
-from llamatasks.tasks.chunking import Chunk, chunk_text, sentence_spans
+from llamatasks.tasks.chunking import Chunk, sentence_chunks
 from llamatasks.tasks.common import text_budget
 from llamatasks.tasks.scoring import label_distributions
 from llamatasks.tasks.spans import Candidate, lowercase_words, propose_spans
@@ -85,13 +85,7 @@ class NerTask(Task):
     def _contexts(self, model: TaskModel, text: str) -> list[Chunk]:
         """Sentences of ``text``; a sentence too long for the context is split."""
         budget = text_budget(model, lambda t: self._prompt(model, t, t[:40]), reserve=4)
-        contexts = []
-        for s, e in sentence_spans(text):
-            if model.tokenizer.count(text[s:e]) <= budget:
-                contexts.append(Chunk(s, e, text[s:e]))
-            else:
-                contexts += [Chunk(s + c.start, s + c.end, c.text) for c in chunk_text(text[s:e], model.tokenizer.count, budget)]
-        return contexts
+        return sentence_chunks(text, model.tokenizer.count, budget)
 
     def _mentions(self, model: TaskModel, text: str) -> list[tuple[Chunk, Candidate]]:
         lowercase = lowercase_words(text)

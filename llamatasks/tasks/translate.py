@@ -33,7 +33,7 @@ from llamatasks.errors import InvalidInputError
 from llamatasks.prompts.render import Message, Prompt, User
 from llamatasks.results import Translation
 from llamatasks.tasks.base import Task, TaskModel
-from llamatasks.tasks.chunking import chunk_text, sentence_spans
+from llamatasks.tasks.chunking import sentence_chunks
 from llamatasks.tasks.common import text_budget
 from llamatasks.tasks.inputs import beam_count
 from llamatasks.tasks.languages import (
@@ -159,8 +159,7 @@ class TranslateTask(Task):
             if not part.strip():
                 pieces.append(part)
                 continue
-            for start, end in sentence_spans(part):
-                pieces += [c.text for c in chunk_text(part[start:end], model.tokenizer.count, budget)]
+            pieces += [c.text for c in sentence_chunks(part, model.tokenizer.count, budget)]
         return pieces
 
     def prompts(self, model: TaskModel, text: str, **options: Any) -> list[Prompt]:
