@@ -325,6 +325,20 @@ def test_translation_output_is_kept_in_the_target_script(models: dict[str, llama
     assert not any("\u4e00" <= ch <= "\u9fff" for ch in out.text)
 
 
+def test_calibration_strength_shrinks_the_prior() -> None:
+    from llamatasks.tasks.scoring import calibrate
+
+    dist = {"PER": 0.6, "ORG": 0.03, "LOC": 0.37}
+    prior = {"PER": 0.8, "ORG": 0.01, "LOC": 0.19}  # the kind of extreme prior NER's content-free prompts give
+    assert calibrate(dist, prior, 0.0) == pytest.approx(dist)
+    full, partial = calibrate(dist, prior), calibrate(dist, prior, 0.7)
+    assert max(full, key=full.__getitem__) == "ORG"  # divided out in full, a prior of 0.01 wins every argmax
+    assert max(partial, key=partial.__getitem__) == "LOC"
+    assert sum(partial.values()) == pytest.approx(1.0)
+    with pytest.raises(InvalidInputError, match="within"):
+        calibrate(dist, prior, 1.5)
+
+
 def test_copy_detection() -> None:
     from llamatasks.tasks.languages import resolve_language
     from llamatasks.tasks.translate import looks_copied

@@ -36,6 +36,12 @@ VERBALIZERS: dict[str, tuple[str, ...]] = {
 }
 
 _CONTENT_FREE = (("N/A", "N/A"), ("[MASK]", "[MASK]"), ("Name.", "Name"))
+# The prior those three give is extreme (PER 0.78, LOC 0.19, MISC 0.02, ORG 0.01 on
+# the default model): divided out in full it turns most places into organizations
+# (dev set: ORG recall 0.77 at precision 0.34, LOC recall 0.31). Raised to this
+# power first, it is shrunk toward uniform: dev F1 0.495 -> 0.554, with 0.55 for
+# any power from 0.6 to 0.8 (0.50 at 0.5, 0.53 at 0.9).
+_PRIOR_STRENGTH = 0.7
 
 _EXAMPLES = (
     ("Angela Merkel met Toyota executives in Japan.", "Toyota", "company"),
@@ -111,7 +117,7 @@ class NerTask(Task):
         # model's prior for "person" words labels most names PER (dev F1 0.26 -> 0.40).
         free = [self._prompt(model, context, mention) for context, mention in _CONTENT_FREE]
         dists = label_distributions(model, prompts, verbalizers, lead=" ", first_token_only=True,
-                                    content_free=free) if prompts else []
+                                    content_free=free, prior_strength=_PRIOR_STRENGTH) if prompts else []
         seconds = (time.perf_counter() - started) / len(texts)
         results = []
         for text, found in zip(texts, mentions):

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from llamatasks.engine.base import ScoreRequest
+from llamatasks.errors import InvalidInputError
 from llamatasks.prompts.render import Prompt
 from llamatasks.tasks.base import TaskModel
 
@@ -66,7 +67,7 @@ def _logaddexp(a: float, b: float) -> float:
 
 def label_distributions(
     model: TaskModel, prompts: Sequence[Prompt], verbalizers: Mapping[str, Sequence[str]], *,
-    lead: str, first_token_only: bool = False, content_free: Sequence[Prompt] = (),
+    lead: str, first_token_only: bool = False, content_free: Sequence[Prompt] = (), prior_strength: float = 1.0,
 ) -> list[dict[str, float]]:
     """One ``{label: probability}`` per prompt.
 
@@ -81,6 +82,10 @@ def label_distributions(
             given, each distribution is divided by their mean and renormalized
             (contextual calibration, Zhao et al. 2021), removing the model's prior
             preference for some label words.
+        prior_strength: The power the content-free prior is raised to before
+            dividing (see ``calibrate``): 1 divides by it in full, values below 1
+            shrink it toward uniform where a few content-free prompts give an
+            extreme estimate.
     """
     requests, owners = [], []
     for prompt in prompts:
@@ -94,11 +99,13 @@ def label_distributions(
         return dists
     priors = label_distributions(model, content_free, verbalizers, lead=lead, first_token_only=first_token_only)
     prior = {label: sum(p[label] for p in priors) / len(priors) for label in labels}
-    return [calibrate(d, prior) for d in dists]
+    return [calibrate(d, prior, prior_strength) for d in dists]
 
 
-def calibrate(dist: Mapping[str, float], prior: Mapping[str, float]) -> dict[str, float]:
-    """``dist`` divided by ``prior`` and renormalized."""
-    weights = {label: p / max(prior[label], 1e-12) for label, p in dist.items()}
+def calibrate(dist: Mapping[str, float], prior: Mapping[str, float], strength: float = 1.0) -> dict[str, float]:
+    """``dist`` divided by ``prior ** strength`` and renormalized (0: unchanged, 1: full calibration)."""
+    if not 0.0 <= strength <= 1.0:
+        raise InvalidInputError(f"calibration strength must be within [0, 1], got {strength}")
+    weights = {label: p / max(prior[label], 1e-12) ** strength for label, p in dist.items()}
     total = sum(weights.values())
     return {label: w / total for label, w in weights.items()}
