@@ -101,6 +101,10 @@ class Answer(_Frozen):
     start: int = Field(ge=0)
     end: int = Field(ge=0)
     found: bool
+    score: float = Field(ge=0.0, le=1.0, description=(
+        "The model's mean per-token probability of the quote, scored without the quoting constraint (0 when "
+        "nothing was found); the chunks of a long context compete by it. Not calibrated: compare answers of "
+        "one model, and do not read it as the chance the answer is right."))
     provenance: Provenance
 
 

@@ -38,6 +38,9 @@ def assert_same_answers(torch_model: llamatasks.Model, onnx_model: llamatasks.Mo
     assert got_c.label == want_c.label and got_c.scores == pytest.approx(want_c.scores, abs=SCORE_TOLERANCE)
     spans = lambda result: [(e.text, e.label, e.start, e.end) for e in result.entities]
     assert spans(onnx_model.ner(NEWS)) == spans(torch_model.ner(NEWS))
+    want_a, got_a = (model.answer("Who is mentioned?", NEWS) for model in (torch_model, onnx_model))
+    assert (got_a.text, got_a.start, got_a.end) == (want_a.text, want_a.start, want_a.end)
+    assert got_a.score == pytest.approx(want_a.score, abs=SCORE_TOLERANCE)
     assert onnx_model.summarize(STORY, max_words=16).text == torch_model.summarize(STORY, max_words=16).text
     for target in ("fr", "de"):
         assert (onnx_model.translate(STORY, target=target).text

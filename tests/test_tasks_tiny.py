@@ -280,6 +280,27 @@ def test_answer_is_a_span_of_the_context(models: dict[str, llamatasks.Model]) ->
         models["chatml"].answer("", context)
 
 
+def test_answer_comes_from_the_chunk_the_model_is_surest_of(tiny_checkpoint: Callable[[str], Path],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    m = llamatasks.load(tiny_checkpoint("chatml"), max_context=160)
+    plain = m.answer("Who was there?", LONG)
+    assert plain.found and plain.provenance.chunks > 1 and 0.0 < plain.score <= 1.0
+    assert LONG[plain.start:plain.end] == plain.text
+    scored: list[ScoreRequest] = []
+    real = m.score
+
+    def last_chunk_surest(requests: list[ScoreRequest]) -> list[list[float]]:
+        scored[:] = requests
+        rows = real(requests)
+        return rows[:-1] + [[0.0]]  # probability 1 for the last chunk's quote
+
+    monkeypatch.setattr(m, "score", last_chunk_surest)
+    a = m.answer("Who was there?", LONG)
+    assert len(scored) == a.provenance.chunks and a.score == 1.0
+    assert a.text in m.tokenizer.decode(list(scored[-1].prompt)) and LONG[a.start:a.end] == a.text
+    assert a.start > len(LONG) // 2  # before, the first chunk's quote was returned whatever the rest held
+
+
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_half_precision_on_cpu(dtype: str, tiny_checkpoint: Callable[[str], Path]) -> None:
     m = llamatasks.load(tiny_checkpoint("llama3.1-instruct"), dtype=dtype)

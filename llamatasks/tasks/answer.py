@@ -8,17 +8,19 @@ trusted to quote can still point.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
 
-from llamatasks.engine.base import GenerationOptions
+from llamatasks.engine.base import GenerationOptions, GenerationOutput, ScoreRequest
 from llamatasks.errors import InvalidInputError
 from llamatasks.prompts.render import Message, Prompt, User
 from llamatasks.results import Answer
 from llamatasks.tasks.base import Task, TaskModel
+from llamatasks.tasks.chunking import Chunk
 from llamatasks.tasks.common import split_for
 from llamatasks.tasks.inputs import valid_unicode
 
@@ -100,16 +102,32 @@ class AnswerTask(Task):
         final = [i for i in set(ids) if any(p in model.tokenizer.decode([i]) for p in ".;!?。")]
         return SubstringConstraint(ids, model.profile.stop_token_ids, final)
 
-    def _best(self, model: TaskModel, context: str, chunks: Sequence[Any], prompts: Sequence[Prompt],
-              outputs: Sequence[Any], started: float) -> Answer:
-        for chunk, out in zip(chunks, outputs):
+    def _best(self, model: TaskModel, context: str, chunks: Sequence[Chunk], prompts: Sequence[Prompt],
+              outputs: Sequence[GenerationOutput], started: float) -> Answer:
+        """The quote the model is surest of, over the chunks of a long context.
+
+        Every chunk yields a quote (the constraint allows nothing else), so they
+        compete by the model's own mean per-token probability of the quote,
+        scored without the constraint.
+        """
+        quotes = []  # (chunk index, span in the chunk)
+        for i, (chunk, out) in enumerate(zip(chunks, outputs)):
             span = locate(chunk.text, model.tokenizer.decode(out.token_ids))
             if span is not None:
-                start, end = chunk.start + span[0], chunk.start + span[1]
-                prov = model.provenance(tokens_in=sum(len(p.ids) for p in prompts),
-                                        tokens_out=sum(len(o.token_ids) for o in outputs),
-                                        seconds=time.perf_counter() - started, chunks=len(chunks))
-                return Answer(text=context[start:end], start=start, end=end, found=True, provenance=prov)
-        prov = model.provenance(tokens_in=sum(len(p.ids) for p in prompts), tokens_out=0,
-                                seconds=time.perf_counter() - started, chunks=len(chunks))
-        return Answer(text="", start=0, end=0, found=False, provenance=prov)
+                quotes.append((i, span))
+        tokens_in = sum(len(p.ids) for p in prompts)
+        tokens_out = sum(len(o.token_ids) for o in outputs)
+        if not quotes:
+            prov = model.provenance(tokens_in=tokens_in, tokens_out=0, seconds=time.perf_counter() - started,
+                                    chunks=len(chunks))
+            return Answer(text="", start=0, end=0, found=False, score=0.0, provenance=prov)
+        requests = [ScoreRequest(prompt=tuple(prompts[i].ids), continuations=(tuple(outputs[i].token_ids),))
+                    for i, _ in quotes]
+        means = [row[0] / len(outputs[i].token_ids) for row, (i, _) in zip(model.score(requests), quotes)]
+        best = max(range(len(quotes)), key=means.__getitem__)
+        i, (start, end) = quotes[best]
+        start, end = chunks[i].start + start, chunks[i].start + end
+        prov = model.provenance(tokens_in=tokens_in, tokens_out=tokens_out, seconds=time.perf_counter() - started,
+                                chunks=len(chunks))
+        return Answer(text=context[start:end], start=start, end=end, found=True, score=math.exp(means[best]),
+                      provenance=prov)
