@@ -1,13 +1,17 @@
-"""Translation ablation: how much the built-in examples (few-shot) and beam search contribute.
+"""Translation ablation: what the built-in examples, source-contrastive decoding and beam search contribute.
 
 Runs the shipped ``translate`` task on the en<->fr/de directions of an
 evaluation file with 0, 1, 2 and 3 built-in examples in the prompt, each
-decoded greedily (1 beam) and with beam search (everything else as shipped:
+decoded greedily with source-contrastive decoding (the default), greedily
+without it (``--contrast 0``) and with 4 beams (everything else as shipped:
 script constraint, answer prefill, 4-gram blocking, copy retry), and prints
 chrF++ per direction, their mean, and the share of outputs that copy the source.
 
     python bench/ablate_translate.py --data ../shared/eval/translation.jsonl [--shots 0 1] [--beams 1 4]
-        [--per-direction N] [--json out.json [--append]]
+        [--contrast 0 0.5] [--per-direction N] [--json out.json [--append]]
+
+Source-contrastive decoding applies to greedy decoding only: beam widths
+above 1 run once, without it.
 
 ``--append`` adds this run's settings to the results already in ``--json``.
 """
@@ -32,7 +36,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--per-direction", type=int, default=None, help="First N examples of each direction.")
     parser.add_argument("--shots", type=int, nargs="+", default=[0, 1, 2, 3])
-    parser.add_argument("--beams", type=int, nargs="+", default=[1, translate.BEAMS])
+    parser.add_argument("--beams", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--contrast", type=float, nargs="+", default=[translate._CONTRAST_WEIGHT, 0.0],
+                        help="Contrastive decoding weights to compare when greedy.")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--append", action="store_true", help="Keep the settings already in --json.")
     args = parser.parse_args()
@@ -41,11 +47,13 @@ def main() -> None:
                     for d in DIRECTIONS}
     m = llamatasks.load(batch_size=16)
     results: dict[str, dict[str, float]] = {}
-    for shots, beams in [(s, b) for b in args.beams for s in args.shots]:
+    settings = [(s, b, w) for b in args.beams for w in (args.contrast if b == 1 else [0.0]) for s in args.shots]
+    for shots, beams, weight in settings:
         started = time.perf_counter()
         row: dict[str, float] = {}
         copies = total = 0
-        with mock.patch.object(translate, "_SHOTS", shots), mock.patch.object(translate, "BEAMS", beams):
+        with mock.patch.object(translate, "_SHOTS", shots), mock.patch.object(translate, "BEAMS", beams), \
+                mock.patch.object(translate, "_CONTRAST_WEIGHT", weight):
             for (source, target), examples in by_direction.items():
                 outputs = [t.text for t in m.translate([e["source"] for e in examples], target=target, source=source)]
                 row[f"{source}-{target}"] = translation_scores(outputs, [e["target"] for e in examples], target)["chrf++"]
@@ -54,7 +62,8 @@ def main() -> None:
         row["mean"] = sum(row[f"{s}-{t}"] for s, t in DIRECTIONS) / len(DIRECTIONS)
         row["copy_share"] = copies / total
         row["seconds"] = time.perf_counter() - started
-        name = f"{shots} example{'' if shots == 1 else 's'}, " + ("greedy" if beams == 1 else f"{beams} beams")
+        decoding = f"{beams} beams" if beams > 1 else "greedy" + (f", contrast {weight:g}" if weight else "")
+        name = f"{shots} example{'' if shots == 1 else 's'}, {decoding}"
         results[name] = row
         print(f"{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in row.items()), flush=True)
     if args.json:

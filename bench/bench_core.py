@@ -10,8 +10,9 @@ Measures, in one process and as ratios against a baseline measured alongside:
                       plus the backend's batch-8 total throughput
 3. load time          cold ``llamatasks.load()`` (GGUF -> safetensors conversion into an empty
                       cache) vs. cached load, each timed inside its own subprocess
-4. beam search cost   ``translate`` and ``summarize`` with their default 4 beams vs. greedy
-                      (``num_beams=1``): what the quality gain of beam search costs in time
+4. beam search cost   ``translate`` and ``summarize`` with 4 beams vs. ``num_beams=1`` (greedy;
+                      for ``translate`` greedy with source-contrastive decoding, its default,
+                      which runs a second prompt per sentence): what each decoding costs in time
 
 Candidate and baseline repetitions are interleaved (A B B A ...) and medians are
 compared, so slow drift from other jobs on the machine hits both sides alike.
@@ -182,7 +183,7 @@ def bench_sentiment(m: Any, reps: int) -> dict[str, Any]:
 
 
 def bench_beams(m: Any, reps: int) -> dict[str, Any]:
-    """Seconds for 8 translations (en->fr) and 4 summaries, 4 beams vs greedy, interleaved."""
+    """Seconds for 8 translations (en->fr) and 4 summaries, 4 beams vs num_beams=1, interleaved."""
     texts = [t for t, _ in TEXTS[:8]]
     story = " ".join(texts)
 

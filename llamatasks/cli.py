@@ -31,6 +31,9 @@ FileOpt = typer.Option(None, "--file", "-f", help="Read the text from this file.
 JsonOpt = typer.Option(False, "--json", help="Print the result as JSON.")
 ShowPromptOpt = typer.Option(False, "--show-prompt", help="Print the exact prompt(s) sent, then exit.")
 BeamsOpt = typer.Option(None, "--beams", help="Beam search width (default 4); 1 decodes greedily, about twice as fast.")
+TranslateBeamsOpt = typer.Option(None, "--beams", help=(
+    "Beam search width (default 1: greedy with source-contrastive decoding); a wider beam decodes without "
+    "the contrast."))
 
 
 def read_text(text: Optional[str], file: Optional[Path]) -> str:
@@ -126,7 +129,7 @@ def summarize(text: Optional[str] = typer.Argument(None, help="Text, or '-' for 
 def translate(text: Optional[str] = typer.Argument(None, help="Text, or '-' for stdin."),
               target: str = typer.Option(..., "--to", "-t", help="Target language: code or English name."),
               source: Optional[str] = typer.Option(None, "--from", "-s", help="Source language (default: detected)."),
-              beams: Optional[int] = BeamsOpt,
+              beams: Optional[int] = TranslateBeamsOpt,
               file: Optional[Path] = FileOpt, model: Optional[str] = ModelOpt, backend: Optional[str] = BackendOpt,
               device: str = DeviceOpt, as_json: bool = JsonOpt, show_prompt: bool = ShowPromptOpt) -> None:
     """Translate a text."""

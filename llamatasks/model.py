@@ -133,11 +133,22 @@ class Model:
                           seconds=seconds, chunks=chunks)
 
     def generate(self, prompts: Sequence[Prompt], options: GenerationOptions,
-                 constraints: Sequence[Constraint | None] | None = None) -> list[GenerationOutput]:
-        """Generate for all prompts in length-sorted batches (a progress bar on a terminal)."""
+                 constraints: Sequence[Constraint | None] | None = None,
+                 contrasts: Sequence[Prompt | None] | None = None) -> list[GenerationOutput]:
+        """Generate for all prompts in length-sorted batches (a progress bar on a terminal).
+
+        ``contrasts`` (one contrast prompt or None per prompt) are used when
+        ``options.contrast_weight > 0`` and the engine ``supports_contrast``;
+        other engines decode those rows plainly.
+        """
+        use_contrast = bool(contrasts) and options.contrast_weight > 0 and self.engine.supports_contrast
+
         def run_batch(idx: list[int]) -> list[GenerationOutput]:
             rows = [prompts[i].ids for i in idx]
             cons = [constraints[i] for i in idx] if constraints else None
+            if use_contrast and contrasts:
+                against = [None if contrasts[i] is None else contrasts[i].ids for i in idx]  # type: ignore[union-attr]
+                return self.engine.generate(rows, options, cons, contrasts=against)  # type: ignore[call-arg]
             return self.engine.generate(rows, options, cons)
 
         return self._batched([len(p.ids) for p in prompts], run_batch, "generating")

@@ -176,17 +176,22 @@ def test_translated_sentences_are_joined_as_the_target_writes_them() -> None:
 def test_beam_width_reaches_the_engine(models: dict[str, llamatasks.Model], monkeypatch: pytest.MonkeyPatch) -> None:
     m = models["chatml"]
     widths: list[int] = []
+    contrasted: list[bool] = []
     real = m.engine.generate
 
-    def spy(prompts: Any, options: GenerationOptions, constraints: Any = None) -> Any:
+    def spy(prompts: Any, options: GenerationOptions, constraints: Any = None, **kwargs: Any) -> Any:
         widths.append(options.num_beams)
-        return real(prompts, options, constraints)
+        contrasted.append(options.contrast_weight > 0 and bool(kwargs.get("contrasts")))
+        return real(prompts, options, constraints, **kwargs)
 
     monkeypatch.setattr(m.engine, "generate", spy)
     m.summarize("The council met on Tuesday to vote on the budget.", max_words=10)
     assert widths == [4]  # the default
-    m.translate("The council met on Tuesday.", target="fr", source="en", num_beams=1)
-    assert widths[1:] and set(widths[1:]) == {1}
+    m.translate("The council met on Tuesday.", target="fr", source="en", num_beams=3)
+    assert widths[1:] and set(widths[1:]) == {3} and not any(contrasted)
+    del widths[:], contrasted[:]
+    m.translate("The council met on Tuesday.", target="fr", source="en")  # default: greedy, source-contrastive
+    assert widths and set(widths) == {1} and all(contrasted)
 
 
 def test_bad_options(models: dict[str, llamatasks.Model]) -> None:
@@ -390,7 +395,8 @@ def test_copied_pieces_are_retried_then_flagged(models: dict[str, llamatasks.Mod
     calls: list[GenerationOptions] = []
 
     def answering(first: str, then: str) -> Callable[..., list[GenerationOutput]]:
-        def generate(prompts: list[object], options: GenerationOptions, constraints: object = None) -> list[GenerationOutput]:
+        def generate(prompts: list[object], options: GenerationOptions, constraints: object = None,
+                     contrasts: object = None) -> list[GenerationOutput]:
             calls.append(options)
             text = first if len(calls) == 1 else then
             return [GenerationOutput(token_ids=m.tokenizer.encode(text), finish_reason="stop") for _ in prompts]

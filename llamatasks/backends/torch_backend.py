@@ -99,6 +99,7 @@ class TorchEngine(Engine):
     """``LlamaForCausalLM`` on CPU or CUDA."""
 
     backend_name = "torch"
+    supports_contrast = True
 
     def __init__(self, model: Any, device: str, dtype: str) -> None:
         self.model = model
@@ -140,12 +141,20 @@ class TorchEngine(Engine):
         prompts: Sequence[Sequence[int]],
         options: GenerationOptions,
         constraints: Sequence[Constraint | None] | None = None,
+        contrasts: Sequence[Sequence[int] | None] | None = None,
     ) -> list[GenerationOutput]:
         """Left-padded batched generation through transformers' ``generate``."""
         torch = self._torch
         self._check_ids(prompts)
         input_ids, attention_mask = self._left_pad(prompts)
         kwargs = self._generate_kwargs(options, constraints, input_ids.shape[1])
+        if contrasts and options.contrast_weight > 0 and any(contrasts):
+            from llamatasks.backends.torch_constraints import ContrastLogitsProcessor
+
+            self._check_ids([c for c in contrasts if c])
+            # Before the constraint: the ONNX loop combines after masking, and a mask commutes with it.
+            kwargs["logits_processor"].insert(0, ContrastLogitsProcessor(
+                self.model, contrasts, options.contrast_weight, self._pad_id(options)))
         if options.temperature > 0 and options.seed is not None:
             torch.manual_seed(options.seed)
         try:

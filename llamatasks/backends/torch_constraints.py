@@ -1,8 +1,9 @@
-"""Apply backend-neutral ``Constraint`` objects as a transformers logits processor."""
+"""transformers logits processors for backend-neutral ``Constraint`` objects and contrastive decoding."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from transformers import LogitsProcessor
@@ -47,3 +48,44 @@ class ConstraintLogitsProcessor(LogitsProcessor):
             mask[self._index(allowed, scores.device)] = 0
             scores[row] = scores[row] + mask
         return scores
+
+
+class ContrastLogitsProcessor(LogitsProcessor):
+    """Contrastive decoding: ``(1 + w) * log p(t | prompt) - w * log p(t | contrast)`` per row.
+
+    The contrast prompts run as a left-padded batch of their own, with their
+    own KV cache, and are fed each step's generated tokens. Rows without a
+    contrast prompt get weight 0 (their scores become plain log-probabilities,
+    which picks the same token). Place it after transformers' own processors
+    (repetition penalty, n-gram bans) and before the constraint: the ONNX
+    loop applies the same steps, and a mask commutes with the combination.
+    """
+
+    def __init__(self, model: Any, contrasts: Sequence[Sequence[int] | None], weight: float, pad_id: int) -> None:
+        self.model = model
+        rows = [list(c) if c else [pad_id] for c in contrasts]
+        width = max(len(r) for r in rows)
+        device = model.device
+        self.ids = torch.full((len(rows), width), pad_id, dtype=torch.long, device=device)
+        self.mask = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+        for i, row in enumerate(rows):
+            self.ids[i, width - len(row):] = torch.tensor(row, dtype=torch.long, device=device)
+            self.mask[i, width - len(row):] = 1
+        self.positions = (self.mask.cumsum(-1) - 1).clamp(min=0)
+        self.weights = torch.tensor([[weight if c else 0.0] for c in contrasts], device=device)
+        self.cache: Any = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.cache is None:
+            ids, mask, positions = self.ids, self.mask, self.positions
+        else:
+            ids = input_ids[:, -1:]
+            mask = torch.cat([self.mask, torch.ones_like(ids)], dim=1)
+            positions = self.positions[:, -1:] + 1
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=self.cache,
+                         use_cache=True, logits_to_keep=1)
+        self.cache, self.mask, self.positions = out.cache, mask, positions
+        against = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+        own = torch.log_softmax(scores.float(), dim=-1)
+        mixed: torch.FloatTensor = ((1 + self.weights) * own - self.weights * against).to(scores.dtype)  # type: ignore[assignment]
+        return mixed

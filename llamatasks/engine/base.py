@@ -11,7 +11,12 @@ tokenizer and prompt format, and engines run them. The contract:
   may come next. ``num_beams > 1`` asks for beam search as transformers defines
   it (log-probabilities summed over a hypothesis, divided by its length;
   ``length_penalty`` 1, ``early_stopping`` False); a backend that cannot search
-  beams decodes greedily and says so in its documentation.
+  beams decodes greedily and says so in its documentation. Engines with
+  ``supports_contrast`` also take a contrast prompt per row (``contrasts``):
+  with ``contrast_weight`` w > 0 (greedy only) the row's next token is the
+  argmax of ``(1 + w) * log p(t | prompt) - w * log p(t | contrast)`` (after the
+  row's penalties, bans and constraint), the contrast prompt being fed the
+  same generated tokens; the others ignore contrasts and decode plainly.
 * ``score``: the summed log-probability of each continuation after a prompt,
   in one forward pass over the prompt per request.
 
@@ -45,11 +50,16 @@ class GenerationOptions(BaseModel):
     repetition_penalty: float = Field(default=1.0, ge=1.0)
     no_repeat_ngram_size: int = Field(default=0, ge=0)
     num_beams: int = Field(default=1, ge=1, le=MAX_BEAMS, description="Beam search width; 1 is greedy or sampling.")
+    contrast_weight: float = Field(default=0.0, ge=0, description=(
+        "Weight w of contrastive decoding (greedy only) for rows given a contrast prompt: the next token is "
+        "argmax (1 + w) * log p(token | prompt) - w * log p(token | contrast prompt). 0 turns it off."))
 
     @model_validator(mode="after")
     def _beams_are_greedy(self) -> GenerationOptions:
         if self.num_beams > 1 and self.temperature > 0:
             raise ValueError("beam search (num_beams > 1) cannot be combined with sampling (temperature > 0)")
+        if self.contrast_weight > 0 and (self.num_beams > 1 or self.temperature > 0):
+            raise ValueError("contrastive decoding (contrast_weight > 0) is greedy only: num_beams=1, temperature=0")
         return self
 
 
@@ -84,6 +94,7 @@ class Engine(ABC):
     backend_name: str = "base"
     device: str = "cpu"
     dtype: str = "float32"
+    supports_contrast: bool = False  # generate() takes contrasts= (contrastive decoding)
 
     @abstractmethod
     def generate(
@@ -92,7 +103,11 @@ class Engine(ABC):
         options: GenerationOptions,
         constraints: Sequence[Constraint | None] | None = None,
     ) -> list[GenerationOutput]:
-        """Generate a continuation for every prompt (one batch)."""
+        """Generate a continuation for every prompt (one batch).
+
+        An engine with ``supports_contrast`` also accepts ``contrasts``: per row, a
+        contrast prompt's ids or None (see the module docstring).
+        """
 
     @abstractmethod
     def score(self, requests: Sequence[ScoreRequest]) -> list[list[float]]:

@@ -32,6 +32,7 @@ class TaskModel(Protocol):
     def generate(
         self, prompts: Sequence[Prompt], options: GenerationOptions,
         constraints: Sequence[Constraint | None] | None = None,
+        contrasts: Sequence[Prompt | None] | None = None,
     ) -> list[GenerationOutput]:
         """Generate for many prompts (batched, with a progress bar on a terminal)."""
         ...

@@ -272,6 +272,29 @@ class BackendConformance:
 
     # -- bad input ------------------------------------------------------------------
 
+    def test_contrastive_decoding_matches_the_reference(self, engine: Engine, reference: TransformersReference,
+                                                        prompts: list[list[int]]) -> None:
+        if not engine.supports_contrast:
+            pytest.skip("the engine does not declare supports_contrast")
+        n, weight = self.max_new_tokens, 0.5
+        contrasts = [prompts[2], None, prompts[0][:2]]  # the middle row decodes plainly in the same batch
+        options = greedy(n).model_copy(update={"contrast_weight": weight})
+        outputs = engine.generate(prompts, options, contrasts=contrasts)  # type: ignore[call-arg]
+        changed = [out.token_ids != reference.greedy(p, n) for p, c, out in zip(prompts, contrasts, outputs) if c]
+        assert any(changed), "the contrast changed no row: this test would not see it ignored"
+        for prompt, contrast, out in zip(prompts, contrasts, outputs):
+            if contrast is None:
+                assert out.token_ids == reference.greedy(prompt, n)
+                continue
+            expected: list[int] = []
+            for _ in range(n):
+                mixed = ((1 + weight) * reference.next_logprobs([*prompt, *expected])
+                         - weight * reference.next_logprobs([*contrast, *expected]))
+                expected.append(int(mixed.argmax()))
+            assert out.token_ids == expected
+        alone = [engine.generate([p], options, contrasts=[c])[0] for p, c in zip(prompts, contrasts)]  # type: ignore[call-arg]
+        assert [o.token_ids for o in alone] == [o.token_ids for o in outputs]
+
     def test_empty_prompts_are_invalid_input(self, engine: Engine) -> None:
         with pytest.raises(InvalidInputError):
             engine.generate([], greedy(2))

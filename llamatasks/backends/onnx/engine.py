@@ -45,6 +45,7 @@ class OnnxEngine(Engine):
     """An exported decoder on ONNX Runtime, with its own numpy decoding loop."""
 
     backend_name = "onnx"
+    supports_contrast = True
 
     def __init__(self, decoder: DecoderSession, manifest: Manifest | None = None, pad_id: int = 0) -> None:
         self.decoder = decoder
@@ -73,28 +74,41 @@ class OnnxEngine(Engine):
         prompts: Sequence[Sequence[int]],
         options: GenerationOptions,
         constraints: Sequence[Constraint | None] | None = None,
+        contrasts: Sequence[Sequence[int] | None] | None = None,
     ) -> list[GenerationOutput]:
         """Batched generation; each row equals its own one-by-one generation.
 
         Rows are right-padded (see ``llamatasks.backends.onnx.session``); a row that
         has stopped keeps feeding a pad token until every row is done. With
         ``num_beams > 1`` each prompt gets that many cache rows (``_beam_search``).
+        Contrast prompts (contrastive decoding) run as extra rows of the same
+        batch, fed the same tokens as their own row.
         """
         if options.num_beams > 1:
             return self._beam_search(prompts, options, constraints)
+        n = len(prompts)
+        weights = None
+        if contrasts and options.contrast_weight > 0 and any(contrasts):
+            weights = np.array([[options.contrast_weight if c else 0.0] for c in contrasts])
+            prompts = list(prompts) + [list(c) if c else list(p[-1:]) for c, p in zip(contrasts, prompts)]
         cache, capacity, lengths, logits = self._prefill(prompts, options)
-        rows = [RowHistory(list(p), len(p), options.no_repeat_ngram_size) for p in prompts]
-        stopped = [False] * len(rows)
+        rows = [RowHistory(list(p), len(p), options.no_repeat_ngram_size) for p in prompts[:n]]
+        stopped = [False] * n
         rng = np.random.default_rng(options.seed)
         for _ in range(options.max_new_tokens):
             active = [not s for s in stopped]
-            tokens = choose_tokens(process_logits(logits, rows, options, constraints, active), options, rng)
+            scores = process_logits(logits[:n], rows, options, constraints, active)
+            if weights is not None:
+                scores = (1 + weights) * log_softmax(scores) - weights * log_softmax(logits[n:])
+            tokens = choose_tokens(scores, options, rng)
             _append(rows, stopped, tokens.tolist(), set(options.stop_token_ids))
             if all(stopped) or int(lengths.max()) >= capacity:
                 break
             lengths = lengths + 1
-            step = np.where(stopped, self.pad_id, tokens)[:, None]
-            logits = self.decoder.forward(step, lengths, cache, np.zeros((len(rows), 1), np.int64))[:, 0]
+            step = np.where(stopped, self.pad_id, tokens)
+            if weights is not None:
+                step = np.concatenate([step, step])
+            logits = self.decoder.forward(step[:, None], lengths, cache, np.zeros((len(lengths), 1), np.int64))[:, 0]
         return [GenerationOutput(token_ids=row.generated, finish_reason="stop" if done else "length")
                 for row, done in zip(rows, stopped)]
 
