@@ -47,7 +47,8 @@ def summarize(text: str | Sequence[str], *, max_words: int | None = None, num_be
 
 def translate(text: str | Sequence[str], *, target: str, source: str | None = None, num_beams: int | None = None,
               model: ModelLike = None, backend: str | None = None) -> Translation | list[Translation]:
-    """Translate into ``target`` (code or English name); ``source`` detected when omitted; ``num_beams`` (default 4)."""
+    """Translate into ``target`` (code or English name); ``source`` detected when omitted; ``num_beams`` (default 1:
+    greedy, source-contrastive)."""
     return get_model(model, backend).translate(text, target=target, source=source, num_beams=num_beams)
 
 

@@ -81,7 +81,9 @@ class Model:
                   num_beams: int | None = None) -> Translation | list[Translation]:
         """Translate into ``target``; ``source`` is detected per text when omitted.
 
-        ``num_beams`` (default 4) is the beam search width; 1 decodes greedily, about twice as fast.
+        ``num_beams`` (default 1) is the beam search width: 1 decodes greedily with source-contrastive
+        decoding (each token weighed against the same prompt with another source sentence), more
+        searches beams without the contrast.
         """
         return self.run("translate", text, target=target, source=source, num_beams=num_beams)
 
