@@ -149,7 +149,7 @@ class Model:
             rows = [prompts[i].ids for i in idx]
             cons = [constraints[i] for i in idx] if constraints else None
             if use_contrast and contrasts:
-                against = [None if contrasts[i] is None else contrasts[i].ids for i in idx]  # type: ignore[union-attr]
+                against = [None if c is None else c.ids for c in (contrasts[i] for i in idx)]
                 return self.engine.generate(rows, options, cons, contrasts=against)  # type: ignore[call-arg]
             return self.engine.generate(rows, options, cons)
 
