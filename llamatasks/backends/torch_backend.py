@@ -154,7 +154,7 @@ class TorchEngine(Engine):
             self._check_ids([c for c in contrasts if c])
             # Before the constraint: the ONNX loop combines after masking, and a mask commutes with it.
             kwargs["logits_processor"].insert(0, ContrastLogitsProcessor(
-                self.model, contrasts, options.contrast_weight, self._pad_id(options)))
+                self.model, contrasts, options.contrast_weight, self._pad_id(options), self._cache_kwarg))
         if options.temperature > 0 and options.seed is not None:
             torch.manual_seed(options.seed)
         try:

@@ -61,8 +61,10 @@ class ContrastLogitsProcessor(LogitsProcessor):
     loop applies the same steps, and a mask commutes with the combination.
     """
 
-    def __init__(self, model: Any, contrasts: Sequence[Sequence[int] | None], weight: float, pad_id: int) -> None:
+    def __init__(self, model: Any, contrasts: Sequence[Sequence[int] | None], weight: float, pad_id: int,
+                 cache_kwarg: str = "cache") -> None:
         self.model = model
+        self.cache_kwarg = cache_kwarg  # forward's name for the KV cache: "cache" (5.x) or "past_key_values"
         rows = [list(c) if c else [pad_id] for c in contrasts]
         width = max(len(r) for r in rows)
         device = model.device
@@ -82,9 +84,9 @@ class ContrastLogitsProcessor(LogitsProcessor):
             ids = input_ids[:, -1:]
             mask = torch.cat([self.mask, torch.ones_like(ids)], dim=1)
             positions = self.positions[:, -1:] + 1
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=self.cache,
-                         use_cache=True, logits_to_keep=1)
-        self.cache, self.mask, self.positions = out.cache, mask, positions
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                         logits_to_keep=1, **{self.cache_kwarg: self.cache})
+        self.cache, self.mask, self.positions = out.past_key_values, mask, positions
         against = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
         own = torch.log_softmax(scores.float(), dim=-1)
         mixed: torch.FloatTensor = ((1 + self.weights) * own - self.weights * against).to(scores.dtype)  # type: ignore[assignment]
