@@ -150,6 +150,14 @@ class TranslateTask(Task):
         # itself rather than a preamble ("The Chinese text is: ...").
         return model.renderer.render(messages, answer_prefix=f"{target.name}:")
 
+    def _contrasts(self, model: TaskModel, pieces_of: list[tuple[str, Language, Language]]) -> list[Prompt | None]:
+        """Each piece's contrast prompt, built once per direction."""
+        built: dict[tuple[Language, Language], Prompt | None] = {}
+        for _, source, target in pieces_of:
+            if (source, target) not in built:
+                built[source, target] = self._contrast(model, source, target)
+        return [built[source, target] for _, source, target in pieces_of]
+
     def _contrast(self, model: TaskModel, source: Language, target: Language) -> Prompt | None:
         """The prompt with another source sentence, for source-contrastive decoding (Sennrich et al., 2024).
 
@@ -206,7 +214,7 @@ class TranslateTask(Task):
         constraints = [script_constraint(model.tokenizer, target.code, model.profile.stop_token_ids)
                        for _, _, target, _, slots in plans for slot in slots if not isinstance(slot, str)]
         longest = max((model.tokenizer.count(piece) for piece, _, _ in pieces_of), default=0)
-        contrasts = [self._contrast(model, source, target) for _, source, target in pieces_of] if num_beams == 1 else None
+        contrasts = self._contrasts(model, pieces_of) if num_beams == 1 else None
         outputs = self._generate(model, prompts, longest, constraints, num_beams, contrasts)
         copied = self._retry_copies(model, prompts, pieces_of, longest, constraints, num_beams, outputs, contrasts)
         seconds = (time.perf_counter() - started) / len(texts)
