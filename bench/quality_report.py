@@ -103,8 +103,8 @@ def paragraph_table(path: Path) -> list[str]:
 def main() -> None:
     folder = Path(sys.argv[1])
     out = ["# Measured quality", "",
-           ("SmolLM2-135M-Instruct (the embedded default model), torch backend, CPU; greedy, 4 beams for "
-            "summarize, greedy source-contrastive decoding for translate."),
+           ("SmolLM2-135M-Instruct (the embedded default model), torch backend, CPU; greedy, with "
+            "source-contrastive decoding for translate."),
            "`llamatasks` is the shipped task code; `naive` asks for the answer as text and parses it",
            "(spacy-llm style), built on `Model.chat`. Regenerate with `python bench/quality_report.py DIR`.", ""]
     for task in TASKS:

@@ -30,7 +30,7 @@ DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 FileOpt = typer.Option(None, "--file", "-f", help="Read the text from this file.")
 JsonOpt = typer.Option(False, "--json", help="Print the result as JSON.")
 ShowPromptOpt = typer.Option(False, "--show-prompt", help="Print the exact prompt(s) sent, then exit.")
-BeamsOpt = typer.Option(None, "--beams", help="Beam search width (default 4); 1 decodes greedily, about twice as fast.")
+BeamsOpt = typer.Option(None, "--beams", help="Beam search width (default 1: greedy); 4 beams take about twice as long.")
 TranslateBeamsOpt = typer.Option(None, "--beams", help=(
     "Beam search width (default 1: greedy with source-contrastive decoding); a wider beam decodes without "
     "the contrast."))

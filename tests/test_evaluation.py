@@ -436,14 +436,14 @@ def test_run_eval_summaries_default_to_mean_reference_length(tmp_path: Path) -> 
     data = write_jsonl(tmp_path / "summarization.jsonl", rows)
     model = FakeModel({"Doc one is long.": "one two three four", "Doc two is long.": "one two three four five"})
     report = run_eval("summarization", data, model=model)
-    assert model.calls[0][1]["max_words"] == 4 and model.calls[0][1]["num_beams"] == 4
-    assert report.settings["max_words"] == 4 and report.settings["num_beams"] == 4
+    assert model.calls[0][1]["max_words"] == 4 and model.calls[0][1]["num_beams"] == 1  # the task's default
+    assert report.settings["max_words"] == 4 and report.settings["num_beams"] == 1
     assert report.settings["max_words_from"] == "mean reference length"
     assert report.metrics["rouge1"] == pytest.approx(1.0)
     assert report.metrics["reference_words"] == 4.0
-    given = run_eval("summarize", data, model=model, max_words=10, num_beams=1)
-    assert model.calls[-1][1]["num_beams"] == 1
-    assert given.settings == {"batch_size": 8, "max_words": 10, "max_words_from": "given", "num_beams": 1,
+    given = run_eval("summarize", data, model=model, max_words=10, num_beams=4)
+    assert model.calls[-1][1]["num_beams"] == 4
+    assert given.settings == {"batch_size": 8, "max_words": 10, "max_words_from": "given", "num_beams": 4,
                               "limit": None}
 
 

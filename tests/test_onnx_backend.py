@@ -87,6 +87,7 @@ def test_penalties_match_torch(pair: Callable[..., tuple[llamatasks.Model, llama
     torch_model, onnx_model = pair("chatml")
     ids = _ids(onnx_model)
     for options in (GenerationOptions(max_new_tokens=16, no_repeat_ngram_size=2),
+                    GenerationOptions(max_new_tokens=16, no_repeat_ngram_size=2, no_repeat_ngram_in_prompt=False),
                     GenerationOptions(max_new_tokens=16, repetition_penalty=1.5, no_repeat_ngram_size=3)):
         assert onnx_model.engine.generate(ids, options) == torch_model.engine.generate(ids, options)
 
@@ -129,6 +130,8 @@ def test_beam_search_matches_torch_and_one_by_one(
     got = onnx_model.engine.generate(ids, stopping)
     assert got == torch_model.engine.generate(ids, stopping)
     assert all(stop not in out.token_ids for out in got)
+    output_only = options.model_copy(update={"no_repeat_ngram_size": 2, "no_repeat_ngram_in_prompt": False})
+    assert onnx_model.engine.generate(ids, output_only) == torch_model.engine.generate(ids, output_only)
 
 
 def test_beam_search_keeps_each_prompts_constraint(pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]],

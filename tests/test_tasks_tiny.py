@@ -177,21 +177,27 @@ def test_beam_width_reaches_the_engine(models: dict[str, llamatasks.Model], monk
     m = models["chatml"]
     widths: list[int] = []
     contrasted: list[bool] = []
+    prompt_ngrams: list[bool] = []
     real = m.engine.generate
 
     def spy(prompts: Any, options: GenerationOptions, constraints: Any = None, **kwargs: Any) -> Any:
         widths.append(options.num_beams)
         contrasted.append(options.contrast_weight > 0 and bool(kwargs.get("contrasts")))
+        prompt_ngrams.append(options.no_repeat_ngram_in_prompt)
         return real(prompts, options, constraints, **kwargs)
 
     monkeypatch.setattr(m.engine, "generate", spy)
     m.summarize("The council met on Tuesday to vote on the budget.", max_words=10)
-    assert widths == [4]  # the default
+    assert widths == [1]  # the default: greedy
+    m.summarize("The council met on Tuesday to vote on the budget.", max_words=10, num_beams=4)
+    assert widths == [1, 4]
     m.translate("The council met on Tuesday.", target="fr", source="en", num_beams=3)
-    assert widths[1:] and set(widths[1:]) == {3} and not any(contrasted)
+    assert widths[2:] and set(widths[2:]) == {3} and not any(contrasted)
     del widths[:], contrasted[:]
     m.translate("The council met on Tuesday.", target="fr", source="en")  # default: greedy, source-contrastive
     assert widths and set(widths) == {1} and all(contrasted)
+    # Summaries and translations may quote their text: only the output's own n-grams are banned.
+    assert prompt_ngrams and not any(prompt_ngrams)
 
 
 def test_bad_options(models: dict[str, llamatasks.Model]) -> None:

@@ -178,7 +178,7 @@ class TorchEngine(Engine):
             top_p=options.top_p if sample else None,
             top_k=None,
             repetition_penalty=options.repetition_penalty,
-            no_repeat_ngram_size=options.no_repeat_ngram_size,
+            no_repeat_ngram_size=options.no_repeat_ngram_size if options.no_repeat_ngram_in_prompt else 0,
             num_beams=options.num_beams,
             length_penalty=1.0,  # the engine contract's beam search: what the onnx loop implements
             early_stopping=False,
@@ -193,6 +193,12 @@ class TorchEngine(Engine):
             # masked, and hypotheses without stop ids all run to full length.
             config.pad_token_id = 1
         processors = LogitsProcessorList()
+        if options.no_repeat_ngram_size and not options.no_repeat_ngram_in_prompt:
+            from llamatasks.backends.torch_constraints import (
+                OutputNoRepeatNGramLogitsProcessor,
+            )
+
+            processors.append(OutputNoRepeatNGramLogitsProcessor(options.no_repeat_ngram_size, prompt_len))
         if constraints and any(c is not None for c in constraints):
             from llamatasks.backends.torch_constraints import ConstraintLogitsProcessor
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from transformers import LogitsProcessor
+from transformers import LogitsProcessor, NoRepeatNGramLogitsProcessor
 
 from llamatasks.engine.base import Constraint
 
@@ -48,6 +48,21 @@ class ConstraintLogitsProcessor(LogitsProcessor):
             mask[self._index(allowed, scores.device)] = 0
             scores[row] = scores[row] + mask
         return scores
+
+
+class OutputNoRepeatNGramLogitsProcessor(LogitsProcessor):
+    """transformers' n-gram ban over the generated tokens only (``no_repeat_ngram_in_prompt=False``).
+
+    transformers bans every n-gram of ``input_ids``, the prompt's included; this
+    hands its processor the tokens after the (left-padded) prompt instead.
+    """
+
+    def __init__(self, ngram_size: int, prompt_len: int) -> None:
+        self.inner = NoRepeatNGramLogitsProcessor(ngram_size)
+        self.prompt_len = prompt_len
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        return self.inner(input_ids[:, self.prompt_len:], scores)
 
 
 class ContrastLogitsProcessor(LogitsProcessor):

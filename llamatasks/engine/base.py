@@ -48,7 +48,10 @@ class GenerationOptions(BaseModel):
     seed: int | None = Field(default=None, description="Seed for sampling; ignored when greedy.")
     stop_token_ids: tuple[int, ...] = ()
     repetition_penalty: float = Field(default=1.0, ge=1.0)
-    no_repeat_ngram_size: int = Field(default=0, ge=0)
+    no_repeat_ngram_size: int = Field(default=0, ge=0, description="n-grams of this size may occur only once; 0 is off.")
+    no_repeat_ngram_in_prompt: bool = Field(default=True, description=(
+        "Whether the prompt's n-grams count for no_repeat_ngram_size, as in transformers (True), or only the "
+        "output's own (False): then the output cannot repeat itself but may quote its input."))
     num_beams: int = Field(default=1, ge=1, le=MAX_BEAMS, description="Beam search width; 1 is greedy or sampling.")
     contrast_weight: float = Field(default=0.0, ge=0, description=(
         "Weight w of contrastive decoding (greedy only) for rows given a contrast prompt: the next token is "

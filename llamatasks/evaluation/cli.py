@@ -37,7 +37,7 @@ def eval_command(
     ] = None,
     beams: Annotated[
         int | None,
-        typer.Option("--beams", help="Beam search width for summarize and translate (default 4); 1 decodes greedily."),
+        typer.Option("--beams", help="Beam search width for summarize and translate (default 1: greedy)."),
     ] = None,
 ) -> None:
     """Score a model on labelled examples and print the metrics.

@@ -4,8 +4,10 @@ The length asked for is honoured two ways: the token budget is derived from
 ``max_words`` and the input's own tokens-per-word ratio, and the output is cut
 back to the last complete sentence within ``max_words`` (or to ``max_words``
 words when no sentence ends in time). Repetition is blocked with n-gram
-blocking, which a small model needs to avoid loops, and the summary is found
-by beam search rather than greedily.
+blocking over the summary's own tokens, which a small model needs to avoid
+loops: the summary may still quote the text (transformers' n-gram ban also
+counts the prompt's n-grams, so a summary could not copy a three-token phrase
+of its text).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from llamatasks.tasks.inputs import beam_count, positive_int
 
 DEFAULT_MAX_WORDS = 40
 _MAX_ROUNDS = 8
-BEAMS = 4  # default beam search width: ROUGE-L 0.258 (greedy) -> 0.270 on the dev set
+BEAMS = 1  # greedy; 4 beams give ROUGE-L 0.276 against greedy's 0.281 on the dev set, in twice the time
 
 
 def word_count(text: str) -> int:
@@ -100,6 +102,7 @@ class SummarizeTask(Task):
         return GenerationOptions(
             max_new_tokens=math.ceil(max_words * ratio) + 8,
             no_repeat_ngram_size=3,
+            no_repeat_ngram_in_prompt=False,  # dev ROUGE-L 0.258 -> 0.280
             stop_token_ids=model.profile.stop_token_ids + (() if model.prompt_format.chat else model.tokenizer.newline_ids),
         )
 

@@ -14,7 +14,9 @@ another source sentence)``. Tokens the model would write whatever the source,
 such as the built-in example's content or stock phrases, gain nothing over the
 contrast, so the output follows the source more closely. On the dev set it
 raised en<->fr/de chrF++ from 20.62 with 4 beams to 22.30, in less time; beam
-search (``num_beams > 1``) remains available, without the contrast.
+search (``num_beams > 1``) remains available, without the contrast. Repeated
+4-grams are banned within the translation only, not the prompt's, so the
+source's names, numbers and terms can be copied (22.30 -> 22.86).
 
 Small models often hand the source back instead of translating it. Every
 piece is checked (``looks_copied``: the output is the source, or it is in the
@@ -243,7 +245,10 @@ class TranslateTask(Task):
         if not prompts:
             return []
         room = max(1, model.profile.context_length - max(len(p.ids) for p in prompts + [c for c in contrasts or [] if c]))
+        # The 4-gram ban covers the translation only, so names and numbers of the source can be copied
+        # (first 25 per direction: en<->fr/de chrF++ 22.11 -> 22.60).
         options = GenerationOptions(max_new_tokens=min(2 * longest_piece + 16, room), no_repeat_ngram_size=4,
+                                    no_repeat_ngram_in_prompt=False,
                                     num_beams=num_beams, repetition_penalty=repetition_penalty,
                                     contrast_weight=_CONTRAST_WEIGHT if contrasts and any(contrasts) else 0.0,
                                     stop_token_ids=model.profile.stop_token_ids)

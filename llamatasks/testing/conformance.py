@@ -113,6 +113,20 @@ class Follow:
         return [self.tokens[n]] if n < len(self.tokens) else [self.end]
 
 
+def no_repeat_bans(prompt: Sequence[int], size: int, in_prompt: bool, vocab_size: int) -> Allowed:
+    """``allowed(generated)`` for ``no_repeat_ngram_size=size``, as transformers defines the ban."""
+
+    def allowed(generated: Sequence[int]) -> Sequence[int] | None:
+        seen = [*(prompt if in_prompt else ()), *generated]
+        if len(seen) + 1 < size:
+            return None
+        tail = seen[len(seen) - size + 1:] if size > 1 else []
+        banned = {seen[i + size - 1] for i in range(len(seen) - size + 1) if seen[i:i + size - 1] == tail}
+        return [t for t in range(vocab_size) if t not in banned] if banned else None
+
+    return allowed
+
+
 def supports(engine: Engine, capability: str) -> bool:
     """Whether ``engine`` declares ``capability`` (engines without ``capabilities`` support everything)."""
     capabilities = getattr(engine, "capabilities", None) or {}
@@ -247,6 +261,28 @@ class BackendConformance:
         assert [len(row) for row in scores] == [len(continuations)] * len(prompts)
         for prompt, row in zip(prompts, scores):
             assert row == pytest.approx([reference.logprob(prompt, c) for c in continuations], abs=self.score_atol)
+
+    def test_no_repeat_ngrams_count_the_prompt_or_not(self, engine: Engine, reference: TransformersReference,
+                                                      prompts: list[list[int]]) -> None:
+        if not supports(engine, "no_repeat_ngram"):
+            pytest.skip("this engine declares capabilities['no_repeat_ngram'] = False")
+        n = self.max_new_tokens
+        # Each prompt ends with its own greedy continuation, so the reference would say it again.
+        echoes = [[*p, *reference.greedy(p, n)] for p in prompts]
+        found: dict[tuple[int, bool], list[list[int]]] = {}
+        for size in (1, 2):
+            for in_prompt in (True, False):
+                options = greedy(n).model_copy(update={"no_repeat_ngram_size": size,
+                                                       "no_repeat_ngram_in_prompt": in_prompt})
+                outputs = [out.token_ids for out in engine.generate(echoes, options)]
+                for prompt, out in zip(echoes, outputs):
+                    banned = no_repeat_bans(prompt, size, in_prompt, reference.vocab_size)
+                    assert out == reference.greedy(prompt, n, allowed=banned)
+                    assert not any(out[i:i + size] == out[j:j + size]
+                                   for i in range(len(out) - size + 1) for j in range(i))
+                found[size, in_prompt] = outputs
+        assert any(found[size, True] != found[size, False] for size in (1, 2)), \
+            "the prompts do not tell the two settings apart: this test would not see the flag ignored"
 
     # -- constraints ----------------------------------------------------------------
 

@@ -20,18 +20,27 @@ from llamatasks.engine.base import Constraint, GenerationOptions
 
 @dataclass
 class RowHistory:
-    """One row's tokens (prompt + generated) and the n-grams they contain."""
+    """One row's tokens (prompt + generated) and the n-grams they contain.
+
+    With ``prompt_ngrams`` False only n-grams wholly inside the generated tokens
+    are banned (``GenerationOptions.no_repeat_ngram_in_prompt``).
+    """
 
     tokens: list[int]
     prompt_len: int
     ngram_size: int
+    prompt_ngrams: bool = True
     ngrams: dict[tuple[int, ...], set[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = self.ngram_size
         if n > 0:
-            for end in range(n, len(self.tokens) + 1):
+            for end in range(self._first_end(), len(self.tokens) + 1):
                 self._add(self.tokens[end - n:end])
+
+    def _first_end(self) -> int:
+        """The end index of the first n-gram that counts."""
+        return self.ngram_size + (0 if self.prompt_ngrams else self.prompt_len)
 
     @property
     def generated(self) -> list[int]:
@@ -40,11 +49,11 @@ class RowHistory:
     def append(self, token: int) -> None:
         self.tokens.append(token)
         n = self.ngram_size
-        if n > 0 and len(self.tokens) >= n:
+        if n > 0 and len(self.tokens) >= self._first_end():
             self._add(self.tokens[-n:])
 
     def copy(self) -> RowHistory:
-        return RowHistory(list(self.tokens), self.prompt_len, self.ngram_size)
+        return RowHistory(list(self.tokens), self.prompt_len, self.ngram_size, self.prompt_ngrams)
 
     def _add(self, gram: list[int]) -> None:
         self.ngrams.setdefault(tuple(gram[:-1]), set()).add(gram[-1])

@@ -92,7 +92,8 @@ class OnnxEngine(Engine):
             weights = np.array([[options.contrast_weight if c else 0.0] for c in contrasts])
             prompts = list(prompts) + [list(c) if c else list(p[-1:]) for c, p in zip(contrasts, prompts)]
         cache, capacity, lengths, logits = self._prefill(prompts, options)
-        rows = [RowHistory(list(p), len(p), options.no_repeat_ngram_size) for p in prompts[:n]]
+        rows = [RowHistory(list(p), len(p), options.no_repeat_ngram_size, options.no_repeat_ngram_in_prompt)
+                for p in prompts[:n]]
         stopped = [False] * n
         rng = np.random.default_rng(options.seed)
         for _ in range(options.max_new_tokens):
@@ -119,7 +120,8 @@ class OnnxEngine(Engine):
         cache, capacity, lengths, logits = self._prefill(prompts, options)
         owner = np.repeat(np.arange(len(prompts)), beams)  # cache row -> prompt
         cache, logits, lengths = self.decoder.select_rows(cache, owner), logits[owner], lengths[owner]
-        rows = [RowHistory(list(prompts[p]), len(prompts[p]), options.no_repeat_ngram_size) for p in owner.tolist()]
+        rows = [RowHistory(list(prompts[p]), len(prompts[p]), options.no_repeat_ngram_size,
+                           options.no_repeat_ngram_in_prompt) for p in owner.tolist()]
         row_constraints = [constraints[p] for p in owner.tolist()] if constraints else None
         running = initial_scores(len(prompts), beams)
         finished = [Finished(beams) for _ in prompts]

@@ -41,7 +41,7 @@ class OpenAIEngine(Engine):
     Attributes:
         capabilities: What the server can do for tasks: ``generate`` (always),
             ``score`` (prompt log-probabilities), ``constraints`` (never: the API
-            has no per-token constraint callback).
+            has no per-token constraint callback), ``no_repeat_ngram`` (never).
 
     ``num_beams`` and ``no_repeat_ngram_size`` have no completions field: rows
     are decoded greedily (or sampled) without them.
@@ -69,7 +69,8 @@ class OpenAIEngine(Engine):
         """Connect to ``config``'s server, naming the model and finding out whether it can score."""
         client = CompletionsClient(config.base_url, config.api_key, config.timeout)
         model = config.model or _only_model(client)
-        engine = cls(client, config, tokenizer, model, {"generate": True, "score": False, "constraints": False})
+        engine = cls(client, config, tokenizer, model, {"generate": True, "score": False, "constraints": False,
+                                                        "no_repeat_ngram": False})
         engine.capabilities["score"] = config.score if config.score is not None else engine._probe_scoring()
         return engine
 

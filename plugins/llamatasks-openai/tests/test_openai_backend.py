@@ -47,7 +47,8 @@ class TestOpenAIBackendConformance(BackendConformance):
         tokenizer = Tokenizer.from_dir(checkpoint)
         with FakeCompletionsServer(TorchEngine.load(LoadRequest(path=checkpoint, device="cpu")), tokenizer) as server:
             engine = OpenAIEngine.connect(ServerConfig(base_url=server.base_url), tokenizer)
-            assert engine.capabilities == {"generate": True, "score": True, "constraints": False}
+            assert engine.capabilities == {"generate": True, "score": True, "constraints": False,
+                                           "no_repeat_ngram": False}
             yield engine
 
 
