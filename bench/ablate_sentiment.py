@@ -3,9 +3,10 @@
 One forward pass per text scores every verbalization at once, so one run
 measures: a single lowercase word per label vs several words per label, raw
 vs contextually calibrated ("Calibrate Before Use", Zhao et al. 2021: divide
-by the label probabilities the model gives content-free inputs), for two
+by the label probabilities the model gives content-free inputs), for three
 prompt designs (a question with a bare answer; the answer prefilled up to the
-label). Prints accuracy, macro-F1 and expected calibration error per row.
+label; four phrasings of the prefilled design with their distributions
+averaged, as shipped). Prints accuracy, macro-F1 and expected calibration error per row.
 
     python bench/ablate_sentiment.py --data ../shared/eval/sentiment.jsonl [--limit N] [--json out.json]
 """
@@ -15,11 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
 import llamatasks
-from llamatasks.evaluation.metrics import classification_scores, expected_calibration_error
+from llamatasks.evaluation.metrics import (
+    classification_scores,
+    expected_calibration_error,
+)
 from llamatasks.prompts.render import Message, Prompt, User
 from llamatasks.tasks.scoring import label_distributions
 
@@ -28,16 +33,18 @@ SEVERAL = {"positive": ["positive", "good", "great"], "negative": ["negative", "
 CONTENT_FREE = ("N/A", "[MASK]", "")
 
 
-def _designs(m: llamatasks.Model) -> dict[str, tuple[Callable[[str], Prompt], str]]:
+def _designs(m: llamatasks.Model) -> dict[str, tuple[list[Callable[[str], Prompt]], str]]:
     r = m.renderer
+    task = m.registry.task("sentiment")
+    phrasings = [partial(task._prompt, m, phrasing=p) for p in task.phrasings]
     return {
         "question, bare answer": (
-            lambda t: r.render([Message("system", "You are a sentiment classifier."),
-                                Message("user", ["Text: ", User(t), "\nIs the sentiment of this text positive or "
-                                                 "negative? Answer with one word."])]),
+            [lambda t: r.render([Message("system", "You are a sentiment classifier."),
+                                 Message("user", ["Text: ", User(t), ("\nIs the sentiment of this text positive "
+                                                                      "or negative? Answer with one word.")])])],
             m.prompt_format.answer_lead),
-        "answer prefilled (shipped)": (
-            lambda t: m.registry.task("sentiment")._prompt(m, t, ["positive", "negative"]), " "),
+        "answer prefilled": (phrasings[:1], " "),
+        "answer prefilled, 4 phrasings averaged (shipped)": (phrasings, " "),
     }
 
 
@@ -48,6 +55,11 @@ def _calibrate(dists: list[dict[str, float]], baseline: dict[str, float]) -> lis
         total = sum(w.values())
         out.append({k: v / total for k, v in w.items()})
     return out
+
+
+def _mean(runs: list[list[dict[str, float]]]) -> list[dict[str, float]]:
+    """Per text, the label distributions of several phrasings averaged."""
+    return [{k: sum(d[k] for d in ds) / len(ds) for k in ds[0]} for ds in zip(*runs)]
 
 
 def _row(gold: list[str], dists: list[dict[str, float]]) -> dict[str, float]:
@@ -69,14 +81,17 @@ def main() -> None:
     gold = [r["label"] for r in rows]
     m = llamatasks.load(batch_size=16)
     results = {}
-    for design, (build, lead) in _designs(m).items():
-        prompts = [build(r["text"]) for r in rows]
+    for design, (builds, lead) in _designs(m).items():
         for words_name, words in (("one word per label", SINGLE), ("three words per label", SEVERAL)):
-            dists = label_distributions(m, prompts, words, lead=lead)
-            free = label_distributions(m, [build(t) for t in CONTENT_FREE], words, lead=lead)
-            baseline = {k: sum(d[k] for d in free) / len(free) for k in words}
-            results[f"{design} | {words_name} | raw"] = _row(gold, dists)
-            results[f"{design} | {words_name} | calibrated"] = _row(gold, _calibrate(dists, baseline))
+            raw, calibrated = [], []
+            for build in builds:
+                dists = label_distributions(m, [build(r["text"]) for r in rows], words, lead=lead)
+                free = label_distributions(m, [build(t) for t in CONTENT_FREE], words, lead=lead)
+                baseline = {k: sum(d[k] for d in free) / len(free) for k in words}
+                raw.append(dists)
+                calibrated.append(_calibrate(dists, baseline))
+            results[f"{design} | {words_name} | raw"] = _row(gold, _mean(raw))
+            results[f"{design} | {words_name} | calibrated"] = _row(gold, _mean(calibrated))
     width = max(map(len, results))
     print(f"{'configuration':<{width}}  accuracy  macro-F1    ECE")
     for name, r in results.items():

@@ -111,6 +111,21 @@ def test_lists_in_lists_out_and_json(models: dict[str, llamatasks.Model]) -> Non
     assert Sentiment.model_validate_json(batch[0].model_dump_json()) == batch[0]
 
 
+@pytest.mark.parametrize("kind", ["chatml", "llama1"])  # a chat model, and a base model shown examples
+def test_sentiment_averages_its_phrasings_each_calibrated(kind: str, models: dict[str, llamatasks.Model]) -> None:
+    from llamatasks.tasks.classify import CONTENT_FREE, SentimentTask
+    from llamatasks.tasks.scoring import label_distributions
+
+    m, task, text = models[kind], SentimentTask(), "The battery died after a day."
+    labels = {"positive": ["positive"], "negative": ["negative"]}
+    each = [label_distributions(m, [task._prompt(m, text, p)], labels, lead=" ",
+                                content_free=[task._prompt(m, free, p) for free in CONTENT_FREE])[0]
+            for p in task.phrasings]
+    assert len(each) == 4 and len({round(d["positive"], 6) for d in each}) > 1  # the phrasings disagree
+    got = m.sentiment(text).scores
+    assert got == pytest.approx({k: sum(d[k] for d in each) / 4 for k in labels}, abs=1e-6)
+
+
 def test_ner_grounding_on_tricky_text(models: dict[str, llamatasks.Model]) -> None:
     text = "Zoë Saldaña met Zoë Saldaña's agent in São Paulo. 昨天Tim Cook在東京见了Sony的人。 Apple and Apple."
     result = models["llama3-instruct"].ner(text)
@@ -226,8 +241,10 @@ def test_bad_options(models: dict[str, llamatasks.Model]) -> None:
 
 def test_prompt_for_shows_the_exact_prompt(models: dict[str, llamatasks.Model]) -> None:
     m = models["llama3-instruct"]
-    (prompt,) = m.prompt_for("sentiment", "great phone")
-    assert prompt.ids[0] == 128000 and "great phone" in prompt.text and len(prompt.tokens) == len(prompt.ids)
+    prompts = m.prompt_for("sentiment", "great phone")  # one per phrasing the sentiment task averages
+    assert len(prompts) == 4 and len({p.text for p in prompts}) == 4
+    for prompt in prompts:
+        assert prompt.ids[0] == 128000 and "great phone" in prompt.text and len(prompt.tokens) == len(prompt.ids)
 
 
 def test_top_level_functions_accept_a_model(models: dict[str, llamatasks.Model]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -27,50 +28,91 @@ _SENTIMENT_EXAMPLES = (
 )
 
 
+@dataclass(frozen=True)
+class Phrasing:
+    """One way of asking for the label: the question, where the text goes, and the answer's prefilled start.
+
+    The answer is prefilled up to the label ("The sentiment of this text is"), so
+    the label is the next word: on SmolLM2-135M this lifts sentiment from 0.60
+    (question, bare answer) to 0.85 accuracy before calibration.
+    """
+
+    question: str
+    answer_prefix: str
+    text_first: bool = False  # the text, then the question
+
+    def ask(self, text: str | User) -> list[str | User]:
+        """The user turn: the question and ``text``, in this phrasing's order."""
+        return [text, "\n\n", self.question] if self.text_first else [self.question, "\n\n", text]
+
+
 class _LabelScoringTask(Task):
-    """Shared machinery: build a prompt per chunk, score labels, aggregate chunks."""
+    """Shared machinery: prompts per chunk and phrasing, score labels, average phrasings, aggregate chunks.
+
+    Each phrasing's label distribution is calibrated against its own
+    content-free prompts; the task's answer is their mean.
+    """
 
     result_type: ClassVar[type[BaseModel]]
 
-    def _messages(self, model: TaskModel, text: str, labels: Sequence[str]) -> list[Message]:
+    def _phrasings(self, labels: Sequence[str]) -> tuple[Phrasing, ...]:
         raise NotImplementedError
 
     def _labels(self, options: dict[str, Any]) -> list[str]:
         raise NotImplementedError
 
-    # The answer is prefilled up to the label ("The sentiment of this text is"),
-    # so the label is the next word: on SmolLM2-135M this lifts sentiment from
-    # 0.61 (question, bare answer) to 0.91 accuracy on half of the dev set.
-    answer_prefix: ClassVar[str]
+    def _examples(self, model: TaskModel, phrasing: Phrasing) -> list[Message]:
+        """Solved examples shown before the text (none by default)."""
+        return []
 
-    def _prompt(self, model: TaskModel, text: str, labels: Sequence[str]) -> Prompt:
-        return model.renderer.render(self._messages(model, text, labels), answer_prefix=self.answer_prefix)
+    def _prompt(self, model: TaskModel, text: str, phrasing: Phrasing) -> Prompt:
+        messages = [Message("system", "You are a helpful assistant."), *self._examples(model, phrasing),
+                    Message("user", phrasing.ask(User(text)))]
+        return model.renderer.render(messages, answer_prefix=phrasing.answer_prefix)
+
+    def _chunks(self, model: TaskModel, text: str, phrasings: Sequence[Phrasing]) -> list[str]:
+        """``text`` in pieces that fit the context in every phrasing's prompt."""
+        def longest(t: str) -> Prompt:
+            return max((self._prompt(model, t, p) for p in phrasings), key=lambda prompt: len(prompt.ids))
+
+        return [c.text for c in split_for(model, text, longest, reserve=8)]
 
     def prompts(self, model: TaskModel, text: str, **options: Any) -> list[Prompt]:
-        labels = self._labels(options)
-        chunks = split_for(model, text, lambda t: self._prompt(model, t, labels), reserve=8)
-        return [self._prompt(model, c.text, labels) for c in chunks]
+        phrasings = self._phrasings(self._labels(options))
+        return [self._prompt(model, chunk, p) for chunk in self._chunks(model, text, phrasings) for p in phrasings]
 
     def run(self, model: TaskModel, texts: list[str], **options: Any) -> Sequence[BaseModel]:
         labels = self._labels(options)
+        phrasings = self._phrasings(labels)
         started = time.perf_counter()
-        per_text = [self.prompts(model, t, **options) for t in texts]
-        flat = [p for prompts in per_text for p in prompts]
+        chunks = [self._chunks(model, t, phrasings) for t in texts]
+        flat = [c for text_chunks in chunks for c in text_chunks]
         verbalizers = {label: [label] for label in labels}
-        # Contextual calibration: divide by the label probabilities the model
-        # gives content-free inputs (dev set: 0.847 -> 0.883 accuracy, ECE 0.036 -> 0.048).
-        free = [self._prompt(model, text, labels) for text in CONTENT_FREE]
-        dists = iter(label_distributions(model, flat, verbalizers, lead=" ", content_free=free))
+        per_phrasing, tokens = [], [0] * len(flat)
+        for phrasing in phrasings:
+            prompts = [self._prompt(model, c, phrasing) for c in flat]
+            tokens = [n + len(p.ids) for n, p in zip(tokens, prompts)]
+            # Contextual calibration: divide by the label probabilities the model
+            # gives content-free inputs (dev set: 0.847 -> 0.883 accuracy with one phrasing).
+            free = [self._prompt(model, text, phrasing) for text in CONTENT_FREE]
+            per_phrasing.append(label_distributions(model, prompts, verbalizers, lead=" ", content_free=free))
+        dists = iter([_mean(chunk_dists) for chunk_dists in zip(*per_phrasing)])
+        used = iter(tokens)
         seconds = (time.perf_counter() - started) / len(texts)
         results = []
-        for prompts in per_text:
-            chunk_dists = [next(dists) for _ in prompts]
-            scores = _weighted_mean(chunk_dists, [len(p.ids) for p in prompts])
+        for text_chunks in chunks:
+            chunk_dists = [next(dists) for _ in text_chunks]
+            chunk_tokens = [next(used) for _ in text_chunks]
+            scores = _weighted_mean(chunk_dists, chunk_tokens)
             label = max(scores, key=scores.__getitem__)
-            prov = model.provenance(tokens_in=sum(len(p.ids) for p in prompts), tokens_out=0,
-                                    seconds=seconds, chunks=len(prompts))
+            prov = model.provenance(tokens_in=sum(chunk_tokens), tokens_out=0, seconds=seconds, chunks=len(text_chunks))
             results.append(self.result_type(label=label, score=scores[label], scores=scores, provenance=prov))
         return results
+
+
+def _mean(dists: Sequence[dict[str, float]]) -> dict[str, float]:
+    """The label distributions of one chunk's phrasings, averaged."""
+    return {label: sum(d[label] for d in dists) / len(dists) for label in dists[0]}
 
 
 def _weighted_mean(dists: list[dict[str, float]], weights: list[int]) -> dict[str, float]:
@@ -80,12 +122,27 @@ def _weighted_mean(dists: list[dict[str, float]], weights: list[int]) -> dict[st
 
 
 class SentimentTask(_LabelScoringTask):
-    """Sentiment as calibrated label probabilities (default: positive/negative)."""
+    """Sentiment as calibrated label probabilities (default: positive/negative).
+
+    Four phrasings of the question are scored and their calibrated
+    distributions averaged (a prompt ensemble): on the dev set with the default
+    model they score 0.873-0.920 accuracy alone and 0.903 together, against
+    0.883 for the first alone. The questions do not name the labels: naming
+    them biases a small model.
+    """
 
     name = "sentiment"
     result_type = Sentiment
-    answer_prefix = "The sentiment of this text is"
     description = "positive/negative (optionally neutral) sentiment as probabilities"
+    phrasings = (
+        Phrasing("What is the sentiment of this text?", "The sentiment of this text is"),
+        Phrasing("What is the sentiment of the text above?", "The sentiment of the text above is", text_first=True),
+        Phrasing("How does the writer of this text feel?", "The writer's feeling is"),
+        Phrasing("Describe the tone of this review.", "Overall, the tone of the review is"),
+    )
+
+    def _phrasings(self, labels: Sequence[str]) -> tuple[Phrasing, ...]:
+        return self.phrasings
 
     def _labels(self, options: dict[str, Any]) -> list[str]:
         labels = list(options.get("labels") or ("positive", "negative"))
@@ -95,14 +152,14 @@ class SentimentTask(_LabelScoringTask):
                                     hint=f"choose two or more of {SENTIMENT_LABELS}; use classify() for other labels")
         return labels
 
-    def _messages(self, model: TaskModel, text: str, labels: Sequence[str]) -> list[Message]:
-        question = "What is the sentiment of this text?\n\n"  # naming the labels here biases a small model
-        messages = [Message("system", "You are a helpful assistant.")]
-        if not model.prompt_format.chat:
-            for example, label in _SENTIMENT_EXAMPLES:
-                messages += [Message("user", question + example),
-                             Message("assistant", f"{self.answer_prefix} {label}.")]
-        return [*messages, Message("user", [question, User(text)])]
+    def _examples(self, model: TaskModel, phrasing: Phrasing) -> list[Message]:
+        if model.prompt_format.chat:
+            return []
+        messages = []
+        for example, label in _SENTIMENT_EXAMPLES:
+            messages += [Message("user", phrasing.ask(example)),
+                         Message("assistant", f"{phrasing.answer_prefix} {label}.")]
+        return messages
 
 
 class ClassifyTask(_LabelScoringTask):
@@ -110,7 +167,6 @@ class ClassifyTask(_LabelScoringTask):
 
     name = "classify"
     result_type = Classification
-    answer_prefix = "The category of this text is"
     description = "zero-shot classification into caller-given labels"
 
     def _labels(self, options: dict[str, Any]) -> list[str]:
@@ -123,6 +179,6 @@ class ClassifyTask(_LabelScoringTask):
             raise InvalidInputError(f"labels must be two or more distinct strings, got {labels!r}")
         return labels
 
-    def _messages(self, model: TaskModel, text: str, labels: Sequence[str]) -> list[Message]:
-        question = f"Which category does this text belong to: {', '.join(labels)}?\n\n"
-        return [Message("system", "You are a helpful assistant."), Message("user", [question, User(text)])]
+    def _phrasings(self, labels: Sequence[str]) -> tuple[Phrasing, ...]:
+        return (Phrasing(f"Which category does this text belong to: {', '.join(labels)}?",
+                         "The category of this text is"),)
