@@ -91,6 +91,20 @@ def test_every_task_runs_on_every_generation(kind: str, models: dict[str, llamat
     assert translation.source == "fr" and translation.source_detected and translation.target == "en"
 
 
+def test_summaries_are_cut_at_a_sentence_then_a_clause_then_a_word() -> None:
+    from llamatasks.tasks.summarize import fit_words
+
+    assert fit_words("One two three four. Five six seven eight", 6) == "One two three four."
+    assert fit_words("One two three four, five six seven eight", 6) == "One two three four."
+    assert fit_words("One two three four; five six seven eight", 6) == "One two three four."
+    assert fit_words("One, two three four five six seven eight", 6) == "One, two three four five six…"  # too early
+    assert fit_words("One two three four five six seven", 6) == "One two three four five six…"
+    assert fit_words("One two.", 6) == "One two."
+    assert fit_words("我们提出了一种新方法，它在多个任务上都取得了很好的结果", 16) == "我们提出了一种新方法。"
+    for text in ("a, b, c, d, e, f, g, h", "Short one. A much longer second sentence, with a clause in it"):
+        assert len(fit_words(text, 5).split()) <= 5
+
+
 def test_summary_starts_a_sentence() -> None:
     from llamatasks.tasks.summarize import sentence_start
 
