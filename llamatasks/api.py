@@ -58,10 +58,10 @@ def ner(text: str | Sequence[str], *, labels: Sequence[str] | dict[str, str] | N
     return get_model(model, backend).ner(text, labels=labels)
 
 
-def sentiment(text: str | Sequence[str], *, labels: Sequence[str] | None = None, model: ModelLike = None,
-              backend: str | None = None) -> Sentiment | list[Sentiment]:
-    """Sentiment as label probabilities from the model's likelihoods."""
-    return get_model(model, backend).sentiment(text, labels=labels)
+def sentiment(text: str | Sequence[str], *, labels: Sequence[str] | None = None, phrasings: int | None = None,
+              model: ModelLike = None, backend: str | None = None) -> Sentiment | list[Sentiment]:
+    """Sentiment as label probabilities from the model's likelihoods (see ``Model.sentiment``)."""
+    return get_model(model, backend).sentiment(text, labels=labels, phrasings=phrasings)
 
 
 def classify(text: str | Sequence[str], *, labels: Sequence[str], model: ModelLike = None,

@@ -94,9 +94,13 @@ class Model:
         return self.run("ner", text, labels=labels)
 
     def sentiment(self, text: str | Sequence[str], *, labels: Sequence[str] | None = None,
-                  ) -> Sentiment | list[Sentiment]:
-        """Sentiment probabilities (positive/negative, optionally neutral)."""
-        return self.run("sentiment", text, labels=labels)
+                  phrasings: int | None = None) -> Sentiment | list[Sentiment]:
+        """Sentiment probabilities (positive/negative, optionally neutral).
+
+        ``phrasings`` (1-4, default 4): how many phrasings of the question are scored and averaged;
+        1 is about four times faster and was 2 points less accurate on the dev set.
+        """
+        return self.run("sentiment", text, labels=labels, phrasings=phrasings)
 
     def classify(self, text: str | Sequence[str], *, labels: Sequence[str]) -> Classification | list[Classification]:
         """Zero-shot classification into ``labels``."""

@@ -138,6 +138,12 @@ def test_sentiment_averages_its_phrasings_each_calibrated(kind: str, models: dic
     assert len(each) == 4 and len({round(d["positive"], 6) for d in each}) > 1  # the phrasings disagree
     got = m.sentiment(text).scores
     assert got == pytest.approx({k: sum(d[k] for d in each) / 4 for k in labels}, abs=1e-6)
+    assert m.sentiment(text, phrasings=1).scores == pytest.approx(each[0], abs=1e-6)
+    assert m.sentiment(text, phrasings=2).scores == pytest.approx(
+        {k: (each[0][k] + each[1][k]) / 2 for k in labels}, abs=1e-6)
+    for bad in (0, 5, 1.5, True):
+        with pytest.raises(InvalidInputError, match="phrasings"):
+            m.sentiment(text, phrasings=bad)
 
 
 def test_ner_grounding_on_tricky_text(models: dict[str, llamatasks.Model]) -> None:
