@@ -146,6 +146,33 @@ def test_sentiment_averages_its_phrasings_each_calibrated(kind: str, models: dic
             m.sentiment(text, phrasings=bad)
 
 
+def test_content_free_priors_are_scored_once_per_model(tiny_checkpoint: Callable[[str], Path],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    scored: list[int] = []
+
+    def count_scored(model: llamatasks.Model) -> None:
+        real = model.engine.score
+
+        def spy(requests: Any) -> Any:
+            scored.append(len(requests))
+            return real(requests)
+
+        monkeypatch.setattr(model.engine, "score", spy)
+
+    m = llamatasks.load(tiny_checkpoint("chatml"))  # a model of its own: nothing cached yet
+    count_scored(m)
+    first = m.sentiment("The battery died after a day.")
+    assert sum(scored) == 4 + 4 * 3  # one prompt per phrasing, and each phrasing's three content-free prompts
+    scored.clear()
+    again = m.sentiment("The battery died after a day.")
+    assert sum(scored) == 4 and again.scores == first.scores
+    other = llamatasks.load(tiny_checkpoint("llama3-instruct"))  # another model scores its own priors
+    count_scored(other)
+    scored.clear()
+    other.sentiment("The battery died after a day.")
+    assert sum(scored) == 16
+
+
 def test_ner_grounding_on_tricky_text(models: dict[str, llamatasks.Model]) -> None:
     text = "Zoë Saldaña met Zoë Saldaña's agent in São Paulo. 昨天Tim Cook在東京见了Sony的人。 Apple and Apple."
     result = models["llama3-instruct"].ner(text)

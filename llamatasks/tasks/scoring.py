@@ -8,12 +8,19 @@ verbalizations as the answer, normalized over the labels so scores sum to 1.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from llamatasks.engine.base import ScoreRequest
 from llamatasks.errors import InvalidInputError
 from llamatasks.prompts.render import Prompt
 from llamatasks.tasks.base import TaskModel
+
+# Content-free priors by model: the same prompts give the same prior on every call,
+# so a call on one text scores only its own prompts (sentiment: 4 instead of 16).
+_PRIORS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], dict[str, float]]] = weakref.WeakKeyDictionary()
+_PRIORS_PER_MODEL = 256
 
 
 def _continuations(
@@ -97,9 +104,25 @@ def label_distributions(
     dists = [_normalize(s, o, labels) for s, o in zip(scores, owners)]
     if not content_free:
         return dists
-    priors = label_distributions(model, content_free, verbalizers, lead=lead, first_token_only=first_token_only)
-    prior = {label: sum(p[label] for p in priors) / len(priors) for label in labels}
+    prior = content_free_prior(model, content_free, verbalizers, lead=lead, first_token_only=first_token_only)
     return [calibrate(d, prior, prior_strength) for d in dists]
+
+
+def content_free_prior(model: TaskModel, content_free: Sequence[Prompt], verbalizers: Mapping[str, Sequence[str]], *,
+                       lead: str, first_token_only: bool = False) -> dict[str, float]:
+    """The mean label distribution of the content-free prompts, computed once per model and prompts."""
+    key = (tuple(tuple(p.ids) for p in content_free), tuple((k, tuple(v)) for k, v in verbalizers.items()),
+           lead, first_token_only)
+    try:
+        cache = _PRIORS.setdefault(model, {})
+    except TypeError:  # a model object that cannot be weakly referenced: no cache
+        cache = {}
+    if key not in cache:
+        if len(cache) >= _PRIORS_PER_MODEL:  # many label sets (classify): start over rather than grow
+            cache.clear()
+        priors = label_distributions(model, content_free, verbalizers, lead=lead, first_token_only=first_token_only)
+        cache[key] = {label: sum(p[label] for p in priors) / len(priors) for label in verbalizers}
+    return cache[key]
 
 
 def calibrate(dist: Mapping[str, float], prior: Mapping[str, float], strength: float = 1.0) -> dict[str, float]:
