@@ -152,7 +152,8 @@ class TorchEngine(Engine):
             from llamatasks.backends.torch_constraints import ContrastLogitsProcessor
 
             self._check_ids([c for c in contrasts if c])
-            # Before the constraint: the ONNX loop combines after masking, and a mask commutes with it.
+            # Before the masks (the output-only n-gram ban, the constraint): the ONNX loop combines
+            # after masking, and a mask commutes with the combination.
             kwargs["logits_processor"].insert(0, ContrastLogitsProcessor(
                 self.model, contrasts, options.contrast_weight, self._pad_id(options), self._cache_kwarg))
         if options.temperature > 0 and options.seed is not None:

@@ -72,8 +72,9 @@ class ContrastLogitsProcessor(LogitsProcessor):
     own KV cache, and are fed each step's generated tokens. Rows without a
     contrast prompt get weight 0 (their scores become plain log-probabilities,
     which picks the same token). Place it after transformers' own processors
-    (repetition penalty, n-gram bans) and before the constraint: the ONNX
-    loop applies the same steps, and a mask commutes with the combination.
+    (repetition penalty, n-gram bans) and before the masks that follow them
+    (``OutputNoRepeatNGramLogitsProcessor``, the constraint): the ONNX loop
+    applies the same steps, and a mask commutes with the combination.
     """
 
     def __init__(self, model: Any, contrasts: Sequence[Sequence[int] | None], weight: float, pad_id: int,
