@@ -152,10 +152,13 @@ class TorchEngine(Engine):
             from llamatasks.backends.torch_constraints import ContrastLogitsProcessor
 
             self._check_ids([c for c in contrasts if c])
+            # A row without a contrast prompt gets a one-token stand-in and weight 0.
+            against_ids, against_mask = self._left_pad([c or [self._pad_id(options)] for c in contrasts])
+            weights = [options.contrast_weight if c else 0.0 for c in contrasts]
             # Before the masks (the output-only n-gram ban, the constraint): the ONNX loop combines
             # after masking, and a mask commutes with the combination.
             kwargs["logits_processor"].insert(0, ContrastLogitsProcessor(
-                self.model, contrasts, options.contrast_weight, self._pad_id(options), self._cache_kwarg))
+                self.model, against_ids, against_mask, weights, self._cache_kwarg))
         if options.temperature > 0 and options.seed is not None:
             torch.manual_seed(options.seed)
         try:

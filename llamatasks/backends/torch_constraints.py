@@ -68,29 +68,22 @@ class OutputNoRepeatNGramLogitsProcessor(LogitsProcessor):
 class ContrastLogitsProcessor(LogitsProcessor):
     """Contrastive decoding: ``(1 + w) * log p(t | prompt) - w * log p(t | contrast)`` per row.
 
-    The contrast prompts run as a left-padded batch of their own, with their
-    own KV cache, and are fed each step's generated tokens. Rows without a
-    contrast prompt get weight 0 (their scores become plain log-probabilities,
-    which picks the same token). Place it after transformers' own processors
+    The contrast prompts run as a left-padded batch of their own (``ids`` and
+    ``mask``, as the engine pads its prompts), with their own KV cache, and are
+    fed each step's generated tokens. Rows without a contrast prompt get weight
+    0 (their scores become plain log-probabilities, which picks the same token). Place it after transformers' own processors
     (repetition penalty, n-gram bans) and before the masks that follow them
     (``OutputNoRepeatNGramLogitsProcessor``, the constraint): the ONNX loop
     applies the same steps, and a mask commutes with the combination.
     """
 
-    def __init__(self, model: Any, contrasts: Sequence[Sequence[int] | None], weight: float, pad_id: int,
+    def __init__(self, model: Any, ids: torch.Tensor, mask: torch.Tensor, weights: Sequence[float],
                  cache_kwarg: str = "cache") -> None:
         self.model = model
         self.cache_kwarg = cache_kwarg  # forward's name for the KV cache: "cache" (5.x) or "past_key_values"
-        rows = [list(c) if c else [pad_id] for c in contrasts]
-        width = max(len(r) for r in rows)
-        device = model.device
-        self.ids = torch.full((len(rows), width), pad_id, dtype=torch.long, device=device)
-        self.mask = torch.zeros((len(rows), width), dtype=torch.long, device=device)
-        for i, row in enumerate(rows):
-            self.ids[i, width - len(row):] = torch.tensor(row, dtype=torch.long, device=device)
-            self.mask[i, width - len(row):] = 1
-        self.positions = (self.mask.cumsum(-1) - 1).clamp(min=0)
-        self.weights = torch.tensor([[weight if c else 0.0] for c in contrasts], device=device)
+        self.ids, self.mask = ids, mask
+        self.positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        self.weights = torch.tensor([[w] for w in weights], device=ids.device)
         self.cache: Any = None
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
