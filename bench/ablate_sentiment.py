@@ -26,7 +26,7 @@ from llamatasks.evaluation.metrics import (
     expected_calibration_error,
 )
 from llamatasks.prompts.render import Message, Prompt, User
-from llamatasks.tasks.scoring import label_distributions
+from llamatasks.tasks.scoring import calibrate, content_free_prior, label_distributions
 
 SINGLE = {"positive": ["positive"], "negative": ["negative"]}
 SEVERAL = {"positive": ["positive", "good", "great"], "negative": ["negative", "bad", "poor"]}
@@ -46,15 +46,6 @@ def _designs(m: llamatasks.Model) -> dict[str, tuple[list[Callable[[str], Prompt
         "answer prefilled": (phrasings[:1], " "),
         "answer prefilled, 4 phrasings averaged (shipped)": (phrasings, " "),
     }
-
-
-def _calibrate(dists: list[dict[str, float]], baseline: dict[str, float]) -> list[dict[str, float]]:
-    out = []
-    for d in dists:
-        w = {k: d[k] / max(baseline[k], 1e-9) for k in d}
-        total = sum(w.values())
-        out.append({k: v / total for k, v in w.items()})
-    return out
 
 
 def _mean(runs: list[list[dict[str, float]]]) -> list[dict[str, float]]:
@@ -86,10 +77,9 @@ def main() -> None:
             raw, calibrated = [], []
             for build in builds:
                 dists = label_distributions(m, [build(r["text"]) for r in rows], words, lead=lead)
-                free = label_distributions(m, [build(t) for t in CONTENT_FREE], words, lead=lead)
-                baseline = {k: sum(d[k] for d in free) / len(free) for k in words}
+                prior = content_free_prior(m, [build(t) for t in CONTENT_FREE], words, lead=lead)
                 raw.append(dists)
-                calibrated.append(_calibrate(dists, baseline))
+                calibrated.append([calibrate(d, prior) for d in dists])
             results[f"{design} | {words_name} | raw"] = _row(gold, _mean(raw))
             results[f"{design} | {words_name} | calibrated"] = _row(gold, _mean(calibrated))
     width = max(map(len, results))
