@@ -11,7 +11,12 @@ Measures, each the median of ``--repeats`` runs after a warm-up:
 * decode tok/s: batch 1, greedy, ``--new-tokens`` tokens after a 32-token prompt;
 * prefill tok/s: one forward pass over a ``--prompt-tokens`` prompt;
 * batch-8 throughput: new tokens/s generating ``--new-tokens`` for 8 prompts of
-  different lengths (left-padded for transformers, right-padded for ONNX).
+  different lengths (left-padded for transformers, right-padded for ONNX);
+* the memory-bound ceiling of each export: batch-1 decode reads every weight
+  once per token, so it cannot beat (bytes the graph reads per token) / (the
+  rate this machine reads that many bytes). The rate is measured here, in the
+  same run, by a float32 matrix-vector product over a matrix of that size with
+  the same threads: the speed of light for any engine on this machine.
 
 The baseline is plain transformers ``generate`` in float32 with the same number
 of threads. llama-cpp-python runs too when installed (on the default model's
@@ -114,6 +119,39 @@ def bench_onnx(export: Path, args: argparse.Namespace, vocab: int) -> dict[str, 
             "batch8_tok_s": args.new_tokens * len(BATCH_LENGTHS) / batched}
 
 
+def weight_bytes_per_token(export: Path) -> int:
+    """Bytes of the initializers a decode step reads: all of them but lookup tables (``Gather``)."""
+    import numpy as np
+    import onnx
+    from onnx import helper
+
+    from llamatasks.backends.onnx.manifest import read_manifest
+
+    model = onnx.load(str(export / read_manifest(export).graph.filename), load_external_data=False)
+    sizes = {t.name: int(np.prod(t.dims)) * helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+             for t in model.graph.initializer}
+    read = {name for node in model.graph.node if node.op_type != "Gather" for name in node.input if name in sizes}
+    return sum(sizes[name] for name in read)
+
+
+def bench_ceiling(nbytes: int, args: argparse.Namespace) -> dict[str, float]:
+    """Decode tok/s if a step took only the time to read ``nbytes`` of weights once.
+
+    The read rate is that of a float32 matrix-vector product over a matrix of
+    ``nbytes`` (torch, ``--threads`` threads): it depends on the working set
+    (caches), so it is measured at the model's own size.
+    """
+    import torch
+
+    torch.set_num_threads(args.threads)
+    columns = 4096
+    matrix = torch.rand(max(1, nbytes // 4 // columns), columns)
+    vector = torch.rand(columns)
+    seconds = timed(lambda: torch.mv(matrix, vector), max(args.repeats, 10))
+    return {"decode_tok_s": 1 / seconds, "read_gb_s": matrix.numel() * 4 / seconds / 1e9,
+            "weight_mb_per_token": nbytes / 1e6}
+
+
 def bench_llama_cpp(gguf: Path, args: argparse.Namespace) -> dict[str, float]:
     from llama_cpp import Llama
 
@@ -183,6 +221,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["transformers fp32"] = bench_transformers(source.path, args, vocab)
     for precision, path in exports.items():
         results[f"onnx {precision}"] = bench_onnx(path, args, vocab)
+    for precision, path in exports.items():
+        results[f"ceiling {precision}"] = bench_ceiling(weight_bytes_per_token(path), args)
     for path in args.also:
         results[f"onnx {path.name}"] = bench_onnx(path, args, vocab)
     ggufs = args.gguf if args.gguf is not None else [g for g in [_default_gguf(args.model)] if g is not None]
@@ -206,8 +246,20 @@ def print_table(report: dict[str, Any]) -> None:
     print("| engine | decode tok/s | x baseline | prefill tok/s | batch-8 tok/s |")
     print("|---|---|---|---|---|")
     for name, r in report["results"].items():
+        if name.startswith("ceiling "):
+            continue
         batch = f"{r['batch8_tok_s']:.1f}" if "batch8_tok_s" in r else "-"
         print(f"| {name} | {r['decode_tok_s']:.1f} | {r['decode_tok_s'] / base:.2f} | {r['prefill_tok_s']:.0f} | {batch} |")
+    ceilings = {name.removeprefix("ceiling "): r for name, r in report["results"].items() if name.startswith("ceiling ")}
+    if ceilings:
+        print("\nMemory-bound ceiling of batch-1 decode (weights read once per token at this machine's read rate):\n")
+        print("| export | MB read per token | read GB/s | ceiling tok/s | ceiling x baseline | onnx share of ceiling |")
+        print("|---|---|---|---|---|---|")
+        for precision, c in ceilings.items():
+            onnx = report["results"].get(f"onnx {precision}")
+            share = f"{onnx['decode_tok_s'] / c['decode_tok_s']:.0%}" if onnx else "-"
+            print(f"| {precision} | {c['weight_mb_per_token']:.0f} | {c['read_gb_s']:.1f} | {c['decode_tok_s']:.1f} | "
+                  f"{c['decode_tok_s'] / base:.2f} | {share} |")
 
 
 def _default_gguf(model: str | None) -> Path | None:
