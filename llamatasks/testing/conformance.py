@@ -144,6 +144,9 @@ class BackendConformance:
         backend: The registered backend name to load (unless you override ``engine``).
         plugin: A plugin object or module to register (without installing it) before loading.
         kind: Which tiny checkpoint to use (see ``llamatasks.testing.checkpoints.TINY_KINDS``).
+        device: Where the engine runs (``"cpu"``, ``"cuda"``, ...); the reference always runs on the CPU.
+        dtype: The engine's dtype (``None``: the backend's default for the device; use ``"float32"``
+            on a GPU, where the default is half precision and would not match the reference).
         score_atol: Absolute tolerance, in nats, for scores against the reference.
         max_new_tokens: Tokens generated per test.
     """
@@ -151,6 +154,8 @@ class BackendConformance:
     backend: ClassVar[str | None] = None
     plugin: ClassVar[object | None] = None
     kind: ClassVar[str] = "chatml"
+    device: ClassVar[str] = "cpu"
+    dtype: ClassVar[str | None] = None
     score_atol: ClassVar[float] = 1e-3
     max_new_tokens: ClassVar[int] = 8
 
@@ -171,14 +176,14 @@ class BackendConformance:
     @pytest.fixture(scope="class")
     @classmethod
     def engine(cls, model_path: Path) -> Iterator[Engine]:
-        """The engine under test, on the CPU."""
+        """The engine under test, on ``device``."""
         from llamatasks.plugins import default_registry
         from llamatasks.testing.plugins import registry_with
 
         if cls.backend is None:
             pytest.fail(f"{cls.__name__}: set `backend = \"name\"` or override the `engine` fixture")
         registry = registry_with(cls.plugin) if cls.plugin is not None else default_registry()
-        engine = registry.backend(cls.backend).load(LoadRequest(path=model_path, device="cpu"))
+        engine = registry.backend(cls.backend).load(LoadRequest(path=model_path, device=cls.device, dtype=cls.dtype))
         yield engine
         engine.close()
 
