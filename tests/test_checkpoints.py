@@ -66,18 +66,26 @@ EXPECTED_CHAT = {
         "<|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|>"
         "<|start_header_id|>assistant<|end_header_id|>\n\n"
     ),
+    # Meta's 3.2 template renders this conversation exactly as 3.1's does.
+    "llama3.2-instruct": (
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+        "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nBe brief.<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    ),
     "chatml": (
         "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n"
     ),
     "zephyr": "<|system|>\nBe brief.</s>\n<|user|>\nHi there</s>\n<|assistant|>\n",
 }
-TEMPLATES_WITH_BOS = ("llama2-chat", "llama3-instruct", "llama3.1-instruct")
+TEMPLATES_WITH_BOS = ("llama2-chat", "llama3-instruct", "llama3.1-instruct", "llama3.2-instruct")
 
 EXPECTED_EOS = {
     "llama1": 2,
     "llama2-chat": 2,
     "llama3-instruct": [128001, 128009],
     "llama3.1-instruct": [128001, 128008, 128009],
+    "llama3.2-instruct": [128001, 128008, 128009],
     "chatml": 32001,
     "zephyr": 2,
 }
@@ -200,7 +208,7 @@ def test_tokenizer_layouts(tiny_checkpoints: dict[str, Path]) -> None:
     files = {kind: {p.name for p in path.iterdir()} for kind, path in tiny_checkpoints.items()}
     for kind in ("llama1", "llama2-chat", "zephyr", "llama3-instruct"):
         assert "tokenizer.model" in files[kind] and "tokenizer.json" not in files[kind], kind
-    for kind in ("llama3.1-instruct", "chatml"):
+    for kind in ("llama3.1-instruct", "llama3.2-instruct", "chatml"):
         assert "tokenizer.json" in files[kind] and "tokenizer.model" not in files[kind], kind
     assert is_tiktoken_ranks_file(tiny_checkpoints["llama3-instruct"] / "tokenizer.model")
     assert not is_tiktoken_ranks_file(tiny_checkpoints["llama2-chat"] / "tokenizer.model")
@@ -253,12 +261,24 @@ def test_rope_settings(kind: str, tiny_checkpoint: Callable[[str], Path]) -> Non
     assert raw["rope_theta"] == theta  # the key pre-5.x readers look for
     parameters = AutoConfig.from_pretrained(tiny_checkpoint(kind)).rope_parameters
     assert parameters["rope_theta"] == theta
-    if kind == "llama3.1-instruct":
+    if kind in ("llama3.1-instruct", "llama3.2-instruct"):
         assert raw["rope_scaling"]["rope_type"] == parameters["rope_type"] == "llama3"
-        assert parameters["factor"] == 8.0
+        assert parameters["factor"] == raw["rope_scaling"]["factor"] == (8.0 if kind == "llama3.1-instruct" else 32.0)
         assert parameters["original_max_position_embeddings"] < raw["max_position_embeddings"]
     else:
         assert parameters["rope_type"] == "default"
+
+
+@pytest.mark.parametrize("kind", TINY_KINDS)
+def test_only_llama32_ties_its_embeddings(kind: str, tiny_checkpoint: Callable[[str], Path]) -> None:
+    """LLaMA 3.2 1B/3B store one matrix for input embedding and output projection; the others two."""
+    from safetensors import safe_open
+
+    tied = kind == "llama3.2-instruct"
+    assert read_json(tiny_checkpoint(kind) / "config.json")["tie_word_embeddings"] is tied
+    with safe_open(tiny_checkpoint(kind) / "model.safetensors", "np") as weights:
+        names = set(weights.keys())
+    assert ("lm_head.weight" in names) is not tied
 
 
 # llama1, llama2-chat and zephyr share shapes and seed, hence weights; llama3

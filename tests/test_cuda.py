@@ -20,7 +20,7 @@ from llamatasks.testing.parity import NEWS, REVIEWS, STORY, assert_same_answers
 
 pytestmark = pytest.mark.cuda
 
-KINDS = ["llama1", "llama2-chat", "llama3-instruct", "llama3.1-instruct", "chatml"]
+KINDS = ["llama1", "llama2-chat", "llama3-instruct", "llama3.1-instruct", "llama3.2-instruct", "chatml"]
 
 
 def torch_sees_a_gpu() -> bool:

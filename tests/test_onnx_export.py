@@ -31,7 +31,7 @@ from llamatasks_export.testing import export_once
 import llamatasks
 from llamatasks.errors import InvalidInputError, UnsupportedModelError
 
-GENERATIONS = ["llama1", "llama2-chat", "llama3-instruct", "llama3.1-instruct"]
+GENERATIONS = ["llama1", "llama2-chat", "llama3-instruct", "llama3.1-instruct", "llama3.2-instruct"]
 
 
 @pytest.fixture(scope="session")
@@ -80,8 +80,11 @@ def test_every_llama_generation_exports_and_matches(kind: str, exported: Callabl
     manifest = read_manifest(exported(kind))
     v = manifest.validation
     assert v.passed and v.max_abs_logit_diff < 1e-3 and v.top1_agreement == 1.0 and v.greedy_agreement == 1.0
-    if kind == "llama3.1-instruct":
+    if kind in ("llama3.1-instruct", "llama3.2-instruct"):
         assert manifest.profile["rope_scaling"]["rope_type"] == "llama3"
+    if kind == "llama3.2-instruct":  # tied embeddings: the export keeps one copy of the matrix
+        assert manifest.profile["generation"] == "llama3.2" and manifest.profile["rope_scaling"]["factor"] == 32.0
+        assert sum(f.stat().st_size for f in exported(kind).glob("model.onnx*")) < 1.5 * 128256 * 64 * 4
 
 
 def test_int8_stores_weights_blockwise_never_quantize_dynamic(exported: Callable[..., Path]) -> None:

@@ -19,7 +19,7 @@ from llamatasks_export.testing import export_once
 import llamatasks
 from llamatasks.testing.parity import assert_same_answers
 
-KINDS = ["llama1", "llama2-chat", "llama3-instruct", "llama3.1-instruct", "chatml"]
+KINDS = ["llama1", "llama2-chat", "llama3-instruct", "llama3.1-instruct", "llama3.2-instruct", "chatml"]
 
 
 @pytest.mark.parametrize("kind", KINDS)

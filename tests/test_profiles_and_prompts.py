@@ -18,6 +18,7 @@ EXPECTED = {
     "llama2-chat": ("llama2", "llama2-chat", {2}),
     "llama3-instruct": ("llama3", "llama3", {128001, 128009}),
     "llama3.1-instruct": ("llama3.1", "llama3", {128001, 128008, 128009}),
+    "llama3.2-instruct": ("llama3.2", "llama3", {128001, 128008, 128009}),
     "chatml": ("community", "chatml", set()),
     "zephyr": ("community", "zephyr", {2}),
 }
@@ -40,7 +41,7 @@ def test_profile_detection(kind: str, tiny_checkpoint: Callable[[str], Path]) ->
     assert profile.gqa == (kind != "llama1")
     if kind == "chatml":
         assert tokenizer.token_id("<|im_end|>") in profile.stop_token_ids
-    if kind == "llama3.1-instruct":
+    if kind in ("llama3.1-instruct", "llama3.2-instruct"):
         assert profile.rope_scaling and profile.rope_scaling["rope_type"] == "llama3"
 
 

@@ -18,7 +18,7 @@ from llamatasks.engine.base import GenerationOptions, ScoreRequest
 from llamatasks.errors import InvalidInputError, UnknownTaskError
 from llamatasks.results import Entities, Sentiment
 
-KINDS = ["llama1", "llama2-chat", "llama3-instruct", "llama3.1-instruct", "chatml", "zephyr"]
+KINDS = ["llama1", "llama2-chat", "llama3-instruct", "llama3.1-instruct", "llama3.2-instruct", "chatml", "zephyr"]
 
 
 @pytest.fixture(scope="module")

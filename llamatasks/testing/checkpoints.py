@@ -11,6 +11,8 @@ real model of its family:
   with no ``tokenizer.json`` (only llamatasks' tiktoken loader reads it correctly).
 * ``llama3.1-instruct``: Llama-3.1-Instruct. Converted ``tokenizer.json`` that, like
   Meta's, adds ``<|begin_of_text|>`` itself; "Cutting Knowledge Date" template.
+* ``llama3.2-instruct``: Llama-3.2-1B/3B-Instruct. The 3.1 tokenizer and template, input
+  and output embeddings tied (one matrix), rope scaling factor 32.
 * ``chatml``: a SmolLM2-style ChatML model on the LLaMA 2 vocabulary plus
   ``<|im_start|>``/``<|im_end|>``, as ``tokenizer.json`` only.
 * ``zephyr``: TinyLlama-1.1B-Chat. SentencePiece, ``<|user|>`` template.
@@ -59,6 +61,7 @@ TINY_KINDS: tuple[str, ...] = (
     "llama2-chat",
     "llama3-instruct",
     "llama3.1-instruct",
+    "llama3.2-instruct",
     "chatml",
     "zephyr",
 )
@@ -268,12 +271,17 @@ class _RopeFamily:
     rope_theta: float
     rms_norm_eps: float
     llama3_scaling: bool = False
+    llama3_factor: float = 8.0  # LLaMA 3.1; 3.2 scales by 32
 
 
 _LLAMA1_ROPE = _RopeFamily(rope_theta=10_000.0, rms_norm_eps=1e-6)
 _LLAMA2_ROPE = _RopeFamily(rope_theta=10_000.0, rms_norm_eps=1e-5)
 _LLAMA3_ROPE = _RopeFamily(rope_theta=500_000.0, rms_norm_eps=1e-5)
 _LLAMA31_ROPE = _RopeFamily(rope_theta=500_000.0, rms_norm_eps=1e-5, llama3_scaling=True)
+_LLAMA32_ROPE = _RopeFamily(rope_theta=500_000.0, rms_norm_eps=1e-5, llama3_scaling=True, llama3_factor=32.0)
+
+#: Kinds whose output projection is the input embedding matrix (only LLaMA 3.2 1B/3B among LLaMAs).
+_TIED_EMBEDDINGS = frozenset({"llama3.2-instruct"})
 
 
 def find_fixture_tokenizers() -> Path | None:
@@ -362,6 +370,7 @@ def build_tiny_checkpoint(
     config = _model_config(facts, rope, max_position_embeddings)
     if kind == "llama1":  # LLaMA 1 predates grouped-query attention
         config.num_key_value_heads = config.num_attention_heads
+    config.tie_word_embeddings = kind in _TIED_EMBEDDINGS
     _write_model(config, facts, out_dir, seed=seed)
     _add_legacy_rope_keys(out_dir / "config.json", rope, max_position_embeddings)
     return out_dir
@@ -387,7 +396,7 @@ def _model_config(facts: _TokenizerFacts, rope: _RopeFamily, max_position_embedd
         initializer_range=_INITIALIZER_RANGE,
         bos_token_id=facts.bos_token_id,
         eos_token_id=facts.eos_token_id,
-        # Untied, as in every real LLaMA 1-3.1 checkpoint (only 3.2 1B/3B tie).
+        # Untied, as in every real LLaMA 1-3.1 checkpoint (3.2 1B/3B tie: _TIED_EMBEDDINGS).
         tie_word_embeddings=False,
         rope_parameters=_rope_parameters(rope, max_position_embeddings),
     )
@@ -397,19 +406,19 @@ def _rope_parameters(rope: _RopeFamily, max_position_embeddings: int) -> dict[st
     """Return transformers 5.x ``rope_parameters``: theta plus any scaling."""
     parameters: dict[str, Any] = {"rope_type": "default", "rope_theta": rope.rope_theta}
     if rope.llama3_scaling:
-        parameters.update(_llama3_rope_scaling(max_position_embeddings))
+        parameters.update(_llama3_rope_scaling(max_position_embeddings, rope.llama3_factor))
     return parameters
 
 
-def _llama3_rope_scaling(max_position_embeddings: int) -> dict[str, Any]:
-    """LLaMA 3.1's rope scaling, with the pre-training context shrunk to scale.
+def _llama3_rope_scaling(max_position_embeddings: int, factor: float) -> dict[str, Any]:
+    """LLaMA 3.1/3.2's rope scaling (factor 8 / 32), with the pre-training context shrunk to scale.
 
     Llama 3.1 was pre-trained on 8,192 positions and extended to 131,072 (a
     sixteenth); a quarter keeps the original length meaningful at 512.
     """
     return {
         "rope_type": "llama3",
-        "factor": 8.0,
+        "factor": factor,
         "low_freq_factor": 1.0,
         "high_freq_factor": 4.0,
         "original_max_position_embeddings": max(1, max_position_embeddings // 4),
@@ -446,7 +455,8 @@ def _add_legacy_rope_keys(config_path: Path, rope: _RopeFamily, max_position_emb
     """
     config = json.loads(config_path.read_text(encoding="utf-8"))
     config["rope_theta"] = rope.rope_theta
-    config["rope_scaling"] = _llama3_rope_scaling(max_position_embeddings) if rope.llama3_scaling else None
+    config["rope_scaling"] = (_llama3_rope_scaling(max_position_embeddings, rope.llama3_factor)
+                              if rope.llama3_scaling else None)
     _write_json(config_path, config)
 
 
@@ -647,6 +657,7 @@ _TOKENIZER_WRITERS: dict[str, tuple[_TokenizerWriter, _RopeFamily]] = {
     "llama2-chat": (_write_llama2_chat_tokenizer, _LLAMA2_ROPE),
     "llama3-instruct": (_write_llama3_instruct_tokenizer, _LLAMA3_ROPE),
     "llama3.1-instruct": (_write_llama31_instruct_tokenizer, _LLAMA31_ROPE),
+    "llama3.2-instruct": (_write_llama31_instruct_tokenizer, _LLAMA32_ROPE),
     "chatml": (_write_chatml_tokenizer, _LLAMA2_ROPE),
     "zephyr": (_write_zephyr_tokenizer, _LLAMA2_ROPE),
 }
@@ -655,7 +666,7 @@ assert tuple(_TOKENIZER_WRITERS) == TINY_KINDS, "every kind needs a writer"
 # Context lengths of the real generations; RoPE needs no table, so they cost nothing.
 _DEFAULT_CONTEXT: dict[str, int] = {
     "llama1": 2048, "llama2-chat": 4096, "llama3-instruct": 8192, "llama3.1-instruct": 131072,
-    "chatml": 8192, "zephyr": 2048,
+    "llama3.2-instruct": 131072, "chatml": 8192, "zephyr": 2048,
 }
 
 
