@@ -16,7 +16,11 @@ Measures, each the median of ``--repeats`` runs after a warm-up:
   once per token, so it cannot beat (bytes the graph reads per token) / (the
   rate this machine reads that many bytes). The rate is measured here, in the
   same run, by a float32 matrix-vector product over a matrix of that size with
-  the same threads: the speed of light for any engine on this machine.
+  the same threads: the speed of light for any engine on this machine;
+* the kernel bound of each export: its weight products alone (every ``MatMul`` /
+  ``MatMulNBits`` of the graph, on the export's own weights, one after another,
+  nothing else), the rate ONNX Runtime's kernels allow before attention, norms
+  and the decoding loop are counted.
 
 The baseline is plain transformers ``generate`` in float32 with the same number
 of threads. llama-cpp-python runs too when installed (on the default model's
@@ -152,6 +156,54 @@ def bench_ceiling(nbytes: int, args: argparse.Namespace) -> dict[str, float]:
             "weight_mb_per_token": nbytes / 1e6}
 
 
+def bench_kernels(export: Path, args: argparse.Namespace) -> dict[str, float]:
+    """Decode tok/s if a step ran only the graph's weight products, one row each, on its own weights."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    from llamatasks.backends.onnx.manifest import read_manifest
+    from llamatasks.backends.onnx.session import import_onnxruntime
+
+    ort = import_onnxruntime()
+    model = onnx.load(str(export / read_manifest(export).graph.filename))
+    weights = {t.name: t for t in model.graph.initializer}
+    inputs: dict[str, Any] = {}
+    nodes, outputs = [], []
+    for i, node in enumerate(n for n in model.graph.node
+                             if n.op_type in ("MatMul", "MatMulNBits") and n.input[1] in weights):
+        attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        inner = int(attributes["K"] if node.op_type == "MatMulNBits" else weights[node.input[1]].dims[0])
+        outer = int(attributes["N"] if node.op_type == "MatMulNBits" else weights[node.input[1]].dims[1])
+        name = f"x{inner}"
+        inputs[name] = helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, 1, inner])
+        product = onnx.NodeProto()
+        product.CopyFrom(node)
+        product.input[0] = name
+        del product.output[:]
+        product.output.append(f"y{i}")
+        nodes.append(product)
+        outputs.append((f"y{i}", outer))
+    used = {name for node in nodes for name in node.input}
+    graph = helper.make_graph(nodes, "weight-products", list(inputs.values()),
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 1, d]) for n, d in outputs],
+                              [t for t in model.graph.initializer if t.name in used])
+    products = helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = args.threads
+    session = ort.InferenceSession(products.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    binding = session.io_binding()
+    keep = []  # the arrays behind the bound values must outlive the runs
+    for name in inputs:
+        keep.append(np.random.default_rng(0).standard_normal((1, 1, int(name[1:])), dtype=np.float32))
+        binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(keep[-1]))
+    for name, width in outputs:
+        keep.append(np.empty((1, 1, width), np.float32))
+        binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(keep[-1]))
+    seconds = timed(lambda: session.run_with_iobinding(binding), max(args.repeats, 10) * 10)
+    return {"decode_tok_s": 1 / seconds, "products": len(nodes)}
+
+
 def bench_llama_cpp(gguf: Path, args: argparse.Namespace) -> dict[str, float]:
     from llama_cpp import Llama
 
@@ -223,6 +275,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results[f"onnx {precision}"] = bench_onnx(path, args, vocab)
     for precision, path in exports.items():
         results[f"ceiling {precision}"] = bench_ceiling(weight_bytes_per_token(path), args)
+        results[f"kernels {precision}"] = bench_kernels(path, args)
     for path in args.also:
         results[f"onnx {path.name}"] = bench_onnx(path, args, vocab)
     ggufs = args.gguf if args.gguf is not None else [g for g in [_default_gguf(args.model)] if g is not None]
@@ -246,20 +299,24 @@ def print_table(report: dict[str, Any]) -> None:
     print("| engine | decode tok/s | x baseline | prefill tok/s | batch-8 tok/s |")
     print("|---|---|---|---|---|")
     for name, r in report["results"].items():
-        if name.startswith("ceiling "):
+        if name.startswith(("ceiling ", "kernels ")):
             continue
         batch = f"{r['batch8_tok_s']:.1f}" if "batch8_tok_s" in r else "-"
         print(f"| {name} | {r['decode_tok_s']:.1f} | {r['decode_tok_s'] / base:.2f} | {r['prefill_tok_s']:.0f} | {batch} |")
     ceilings = {name.removeprefix("ceiling "): r for name, r in report["results"].items() if name.startswith("ceiling ")}
     if ceilings:
-        print("\nMemory-bound ceiling of batch-1 decode (weights read once per token at this machine's read rate):\n")
-        print("| export | MB read per token | read GB/s | ceiling tok/s | ceiling x baseline | onnx share of ceiling |")
-        print("|---|---|---|---|---|---|")
+        print("\nBounds of batch-1 decode: the memory ceiling (weights read once per token at this machine's read "
+              "rate) and the kernel bound (the graph's weight products alone):\n")
+        print("| export | MB read per token | read GB/s | ceiling tok/s | ceiling x baseline | kernel bound tok/s "
+              "| onnx share of ceiling |")
+        print("|---|---|---|---|---|---|---|")
         for precision, c in ceilings.items():
             onnx = report["results"].get(f"onnx {precision}")
+            kernels = report["results"].get(f"kernels {precision}")
             share = f"{onnx['decode_tok_s'] / c['decode_tok_s']:.0%}" if onnx else "-"
+            bound = f"{kernels['decode_tok_s']:.1f}" if kernels else "-"
             print(f"| {precision} | {c['weight_mb_per_token']:.0f} | {c['read_gb_s']:.1f} | {c['decode_tok_s']:.1f} | "
-                  f"{c['decode_tok_s'] / base:.2f} | {share} |")
+                  f"{c['decode_tok_s'] / base:.2f} | {bound} | {share} |")
 
 
 def _default_gguf(model: str | None) -> Path | None:
