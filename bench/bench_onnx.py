@@ -168,25 +168,27 @@ def bench_kernels(export: Path, args: argparse.Namespace) -> dict[str, float]:
     ort = import_onnxruntime()
     model = onnx.load(str(export / read_manifest(export).graph.filename))
     weights = {t.name: t for t in model.graph.initializer}
-    inputs: dict[str, Any] = {}
-    nodes, outputs = [], []
+    inputs: dict[str, int] = {}  # one activation per inner width, shared by the products that take it
+    outputs: dict[str, int] = {}
+    nodes = []
     for i, node in enumerate(n for n in model.graph.node
                              if n.op_type in ("MatMul", "MatMulNBits") and n.input[1] in weights):
         attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         inner = int(attributes["K"] if node.op_type == "MatMulNBits" else weights[node.input[1]].dims[0])
         outer = int(attributes["N"] if node.op_type == "MatMulNBits" else weights[node.input[1]].dims[1])
         name = f"x{inner}"
-        inputs[name] = helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, 1, inner])
+        inputs[name] = inner
         product = onnx.NodeProto()
         product.CopyFrom(node)
         product.input[0] = name
         del product.output[:]
         product.output.append(f"y{i}")
         nodes.append(product)
-        outputs.append((f"y{i}", outer))
+        outputs[f"y{i}"] = outer
     used = {name for node in nodes for name in node.input}
-    graph = helper.make_graph(nodes, "weight-products", list(inputs.values()),
-                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 1, d]) for n, d in outputs],
+    values = lambda widths: [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 1, w])
+                             for n, w in widths.items()]
+    graph = helper.make_graph(nodes, "weight-products", values(inputs), values(outputs),
                               [t for t in model.graph.initializer if t.name in used])
     products = helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
     options = ort.SessionOptions()
@@ -194,10 +196,10 @@ def bench_kernels(export: Path, args: argparse.Namespace) -> dict[str, float]:
     session = ort.InferenceSession(products.SerializeToString(), options, providers=["CPUExecutionProvider"])
     binding = session.io_binding()
     keep = []  # the arrays behind the bound values must outlive the runs
-    for name in inputs:
-        keep.append(np.random.default_rng(0).standard_normal((1, 1, int(name[1:])), dtype=np.float32))
+    for name, width in inputs.items():
+        keep.append(np.random.default_rng(0).standard_normal((1, 1, width), dtype=np.float32))
         binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(keep[-1]))
-    for name, width in outputs:
+    for name, width in outputs.items():
         keep.append(np.empty((1, 1, width), np.float32))
         binding.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(keep[-1]))
     seconds = timed(lambda: session.run_with_iobinding(binding), max(args.repeats, 10) * 10)
