@@ -71,8 +71,9 @@ class ContrastLogitsProcessor(LogitsProcessor):
     The contrast prompts run as a left-padded batch of their own (``ids`` and
     ``mask``, as the engine pads its prompts), with their own KV cache, and are
     fed each step's generated tokens. Rows without a contrast prompt get weight
-    0 (their scores become plain log-probabilities, which picks the same token). Place it after transformers' own processors
-    (repetition penalty, n-gram bans) and before the masks that follow them
+    0 (their scores become plain log-probabilities, which picks the same token).
+    Place it after transformers' own processors (repetition penalty, n-gram
+    bans) and before the masks that follow them
     (``OutputNoRepeatNGramLogitsProcessor``, the constraint): the ONNX loop
     applies the same steps, and a mask commutes with the combination.
     """
