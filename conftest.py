@@ -8,3 +8,10 @@ registries.
 """
 
 pytest_plugins = ["llamatasks.testing.fixtures"]
+
+import os
+
+# The suite compares engines with a float32 transformers reference and with each other: it runs in
+# float32 even where dtype="auto" picks bfloat16 (CPUs with AMX or AVX512-BF16). Tests of the choice
+# itself pass dtype explicitly.
+os.environ.setdefault("LLAMATASKS_DTYPE", "float32")

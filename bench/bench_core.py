@@ -167,15 +167,29 @@ def bench_sentiment(m: Any, reps: int) -> dict[str, Any]:
     def naive() -> None:
         outputs["naive"] = [parse_answer(m.chat(QUESTION + t, max_new_tokens=8).text) for t in texts]
 
+    def separate() -> None:  # before: one engine batch per phrasing, every prompt run in full
+        SentimentTask.batch_phrasings = False
+        engine_type.share_prefixes = False
+        try:
+            outputs["separate"] = [r.label for r in m.sentiment(texts)]
+        finally:
+            SentimentTask.batch_phrasings = True
+            engine_type.share_prefixes = True
+
     # Warm-up (first calls pay lazy imports and allocator growth).
     m.sentiment(texts[:4])
     for t in texts[:2]:
         m.chat(QUESTION + t, max_new_tokens=8)
     log(f"sentiment: {reps} interleaved reps x {len(texts)} texts")
-    times = interleaved({"scoring": scoring, "one_phrasing": one_phrasing, "naive": naive}, reps)
+    from llamatasks.tasks.classify import SentimentTask
+
+    engine_type = type(m.engine)
+
+    times = interleaved({"scoring": scoring, "separate": separate, "one_phrasing": one_phrasing, "naive": naive}, reps)
     n = len(texts)
     med_s, med_n = statistics.median(times["scoring"]), statistics.median(times["naive"])
     med_1 = statistics.median(times["one_phrasing"])
+    med_sep = statistics.median(times["separate"])
     acc = {k: sum(p == g for p, g in zip(v, gold)) / n for k, v in outputs.items()}
     unparsed = sum(p is None for p in outputs["naive"])
     return {
@@ -183,6 +197,9 @@ def bench_sentiment(m: Any, reps: int) -> dict[str, Any]:
         "scoring_docs_per_s": n / med_s, "naive_docs_per_s": n / med_n, "one_phrasing_docs_per_s": n / med_1,
         "speedup": med_n / med_s, "pair_speedups": pair_ratios(times["scoring"], times["naive"]),
         "one_phrasing_speedup": med_n / med_1,
+        "separate_docs_per_s": n / med_sep, "batched_vs_separate": med_sep / med_s,
+        "batched_vs_separate_pairs": pair_ratios(times["scoring"], times["separate"]),
+        "same_labels_batched_and_separate": outputs["scoring"] == outputs["separate"],
         "one_phrasing_pair_speedups": pair_ratios(times["one_phrasing"], times["naive"]),
         "accuracy_scoring": acc["scoring"], "accuracy_naive": acc["naive"],
         "accuracy_one_phrasing": acc["one_phrasing"], "naive_unparsed": unparsed,
@@ -214,7 +231,7 @@ def bench_decode(m: Any, n_new: int, reps: int) -> dict[str, Any]:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from llamatasks.engine.base import GenerationOptions
+    from llamatasks.engine.base import GenerateRequest, GenerationOptions
 
     ids = m.tokenizer.encode(PASSAGE)
     if len(ids) < PROMPT_TOKENS + 7 * 4:
@@ -229,7 +246,7 @@ def bench_decode(m: Any, n_new: int, reps: int) -> dict[str, Any]:
     outputs: dict[str, Any] = {}
 
     def engine_b1() -> None:
-        outputs["engine_b1"] = m.engine.generate([prompt], opts)
+        outputs["engine_b1"] = m.engine.generate(GenerateRequest.of([prompt], opts))
 
     def hf_b1() -> None:
         with torch.inference_mode():
@@ -238,13 +255,13 @@ def bench_decode(m: Any, n_new: int, reps: int) -> dict[str, Any]:
         outputs["hf_b1"] = out[0, input_ids.shape[1]:].tolist()
 
     def engine_b8() -> None:
-        outputs["engine_b8"] = m.engine.generate(batch, opts)
+        outputs["engine_b8"] = m.engine.generate(GenerateRequest.of(batch, opts))
 
     # Warm-up with a few tokens each.
-    m.engine.generate([prompt], GenerationOptions(max_new_tokens=4, stop_token_ids=()))
+    m.engine.generate(GenerateRequest.of([prompt], GenerationOptions(max_new_tokens=4, stop_token_ids=())))
     with torch.inference_mode():
         hf.generate(input_ids, attention_mask=attention_mask, max_new_tokens=4, do_sample=False, min_new_tokens=4)
-    m.engine.generate(batch, GenerationOptions(max_new_tokens=4, stop_token_ids=()))
+    m.engine.generate(GenerateRequest.of(batch, GenerationOptions(max_new_tokens=4, stop_token_ids=())))
 
     log(f"decode: {reps} interleaved reps, {n_new} new tokens, prompt {len(prompt)} tokens")
     times = interleaved({"engine_b1": engine_b1, "hf_b1": hf_b1, "engine_b8": engine_b8}, reps)
@@ -334,6 +351,9 @@ def report(env: dict[str, Any], res: dict[str, Any]) -> str:
         rows.append((f"sentiment docs/s, phrasings=1 ({s['texts']} texts, x{s['reps']})",
                      f"{s['one_phrasing_docs_per_s']:.2f}", f"{s['naive_docs_per_s']:.2f}",
                      f"{s['one_phrasing_speedup']:.2f}x", spread(s["one_phrasing_pair_speedups"])))
+        rows.append(("sentiment docs/s: phrasings batched, prefixes shared vs neither", f"{s['scoring_docs_per_s']:.2f}",
+                     f"{s['separate_docs_per_s']:.2f}", f"{s['batched_vs_separate']:.2f}x",
+                     spread(s["batched_vs_separate_pairs"])))
     if "decode" in res:
         d = res["decode"]
         rows.append((f"decode tok/s batch 1 (N={d['new_tokens']}, x{d['reps']})", f"{d['engine_b1_tok_per_s']:.1f}",

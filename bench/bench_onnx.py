@@ -102,7 +102,7 @@ def bench_onnx(export: Path, args: argparse.Namespace, vocab: int) -> dict[str, 
     import numpy as np
 
     from llamatasks.backends.onnx.engine import OnnxEngine
-    from llamatasks.engine.base import GenerationOptions, LoadRequest
+    from llamatasks.engine.base import GenerateRequest, GenerationOptions, LoadRequest
 
     os.environ["LLAMATASKS_ONNX_THREADS"] = str(args.threads)
     engine = OnnxEngine.load(LoadRequest(path=export, device="cpu"))
@@ -115,9 +115,9 @@ def bench_onnx(export: Path, args: argparse.Namespace, vocab: int) -> dict[str, 
         engine.decoder.forward(np.array([ids]), np.array([len(ids)]), cache, np.array([[len(ids) - 1]]))
 
     prefill_short = timed(lambda: forward(short), args.repeats)
-    decode = timed(lambda: engine.generate([short], options), args.repeats) - prefill_short
+    decode = timed(lambda: engine.generate(GenerateRequest.of([short], options)), args.repeats) - prefill_short
     prefill = timed(lambda: forward(long), args.repeats)
-    batched = timed(lambda: engine.generate(batch, options), args.repeats)
+    batched = timed(lambda: engine.generate(GenerateRequest.of(batch, options)), args.repeats)
     engine.close()
     return {"decode_tok_s": args.new_tokens / decode, "prefill_tok_s": args.prompt_tokens / prefill,
             "batch8_tok_s": args.new_tokens * len(BATCH_LENGTHS) / batched}

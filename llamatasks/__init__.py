@@ -15,7 +15,8 @@ from llamatasks.api import (
     translate,
 )
 from llamatasks.errors import LlamaTasksError
-from llamatasks.model import Model, load
+from llamatasks.loading import load
+from llamatasks.model import Model
 from llamatasks.profile import ModelProfile
 from llamatasks.results import (
     Answer,

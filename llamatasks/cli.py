@@ -6,18 +6,28 @@ on stderr and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
+import typing
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from llamatasks.errors import InvalidInputError, LlamaTasksError
+from llamatasks.errors import LlamaTasksError
+from llamatasks.tasks.answer import AnswerOptions
+from llamatasks.tasks.chat import ChatOptions
+from llamatasks.tasks.classify import ClassifyOptions, SentimentOptions
+from llamatasks.tasks.inputs import read_text
+from llamatasks.tasks.ner import NerOptions
+from llamatasks.tasks.options import TaskOptions, flag_of
+from llamatasks.tasks.summarize import SummarizeOptions
+from llamatasks.tasks.translate import TranslateOptions
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Typed NLP tasks on LLaMA-family models (default: embedded SmolLM2-135M-Instruct).")
@@ -30,29 +40,9 @@ DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 FileOpt = typer.Option(None, "--file", "-f", help="Read the text from this file.")
 JsonOpt = typer.Option(False, "--json", help="Print the result as JSON.")
 ShowPromptOpt = typer.Option(False, "--show-prompt", help="Print the exact prompt(s) sent, then exit.")
-BeamsOpt = typer.Option(None, "--beams", help="Beam search width (default 1: greedy); 4 beams take about twice as long.")
-TranslateBeamsOpt = typer.Option(None, "--beams", help=(
-    "Beam search width (default 1: greedy with source-contrastive decoding); a wider beam decodes without "
-    "the contrast."))
-
-
-def read_text(text: Optional[str], file: Optional[Path]) -> str:
-    """The text a command works on: ``--file``, ``-``/piped standard input, or the argument (for plugin commands too)."""
-    if file is not None:
-        try:
-            return file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInputError(f"cannot read {file}: {exc}", hint="pass a readable UTF-8 text file") from exc
-    if text == "-" or (text is None and not sys.stdin.isatty()):
-        return sys.stdin.read()
-    if text is None:
-        raise InvalidInputError("no text given", hint="pass TEXT, --file PATH, or '-' to read standard input")
-    return text
-
-
-def _run_task(task: str, text: Optional[str], file: Optional[Path], model: Optional[str], backend: Optional[str],
+def _run_task(task: str, text: str | None, file: Path | None, model: str | None, backend: str | None,
               device: str, as_json: bool, show_prompt: bool, **options: Any) -> None:
-    from llamatasks.model import load
+    from llamatasks.loading import load
 
     body = read_text(text, file)
     m = load(model, backend=backend, device=device)
@@ -86,87 +76,106 @@ def _print_result(task: str, result: Any) -> None:
         out.print(result.text, markup=False, highlight=False)
 
 
-@app.command()
-def sentiment(text: Optional[str] = typer.Argument(None, help="Text, or '-' for stdin."), file: Optional[Path] = FileOpt,
-              model: Optional[str] = ModelOpt, backend: Optional[str] = BackendOpt, device: str = DeviceOpt,
-              as_json: bool = JsonOpt, show_prompt: bool = ShowPromptOpt,
-              phrasings: Optional[int] = typer.Option(None, "--phrasings", help=(
-                  "How many phrasings of the question to score and average (1-4, default 4); 1 is about four "
-                  "times faster."))) -> None:
-    """Sentiment probabilities of a text."""
-    _run_task("sentiment", text, file, model, backend, device, as_json, show_prompt, phrasings=phrasings)
+def _task_command(name: str, options_type: type[TaskOptions], help_text: str, text_help: str,
+                  target: typer.Typer = app) -> None:
+    """Add ``llamatasks NAME``: its flags are ``options_type``'s fields, then the common ones.
+
+    A field marked ``Flag(positional=True)`` is an argument before the text
+    (``answer QUESTION CONTEXT``); a list field takes one value split on its
+    ``Flag.split`` (``--labels a,b``; ``A=word`` pairs give a label map where the
+    field accepts one). Every flag defaults to None, so the field's own default
+    applies and is stated once, in ``Options``.
+    """
+    fields = options_type.model_fields
+    positional = [f for f in fields if flag_of(options_type, f).positional]
+    params = [_parameter(options_type, f) for f in positional]
+    params.append(_param("text", str | None, typer.Argument(None, help=text_help)))
+    params += [_parameter(options_type, f) for f in fields if f not in positional]
+    params += [_param(p, t, d) for p, t, d in _COMMON]
+
+    def command(**values: Any) -> None:
+        options = {f: _from_cli(options_type, f, values.pop(f)) for f in fields}
+        _run_task(name, values.pop("text"), values.pop("file"), values.pop("model"), values.pop("backend"),
+                  values.pop("device"), values.pop("as_json"), values.pop("show_prompt"), **options)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = help_text
+    target.command(name)(command)
+
+
+def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+def _parameter(options_type: type[TaskOptions], name: str) -> inspect.Parameter:
+    field, flag = options_type.model_fields[name], flag_of(options_type, name)
+    cli_type = str if flag.split else _scalar(field.annotation)
+    required = field.is_required()
+    shown = "" if required else f" (default: {_shown(field.default)})"
+    help_text = f"{field.description or ''}{shown}"
+    if flag.positional:
+        return _param(name, cli_type if required else cli_type | None,
+                      typer.Argument(... if required else None, help=help_text))
+    names = flag.names or (f"--{name.replace('_', '-')}",)
+    if flag.split:
+        help_text = f"{help_text} Separate values with {flag.split!r}."
+    return _param(name, cli_type if required else cli_type | None,
+                  typer.Option(... if required else None, *names, help=help_text))
+
+
+def _scalar(annotation: Any) -> type:
+    """The plain type typer parses a field as: int, float, bool or str."""
+    candidates = [annotation, *typing.get_args(annotation)]
+    for kind in (bool, int, float):
+        if kind in candidates:
+            return kind
+    return str
+
+
+def _shown(default: Any) -> str:
+    if isinstance(default, tuple):
+        return ",".join(map(str, default))
+    return "none" if default is None else str(default)
+
+
+def _from_cli(options_type: type[TaskOptions], name: str, value: Any) -> Any:
+    """A flag's value as the field takes it (a split list, or a label map from ``A=word`` pairs)."""
+    separator = flag_of(options_type, name).split
+    if value is None or separator is None:
+        return value
+    parts = [part.strip() for part in value.split(separator)]
+    if parts and all("=" in part for part in parts) and "dict" in str(options_type.model_fields[name].annotation):
+        return dict(tuple(x.strip() for x in part.split("=", 1)) for part in parts)
+    return tuple(parts)
+
+
+_COMMON: list[tuple[str, Any, Any]] = [
+    ("file", Path | None, FileOpt),
+    ("model", str | None, ModelOpt),
+    ("backend", str | None, BackendOpt),
+    ("device", str, DeviceOpt),
+    ("as_json", bool, JsonOpt),
+    ("show_prompt", bool, ShowPromptOpt),
+]
+
+_TEXT = "Text, or '-' for stdin."
+_task_command("sentiment", SentimentOptions, "Sentiment probabilities of a text.", _TEXT)
+_task_command("classify", ClassifyOptions, "Zero-shot classification into the given labels.", _TEXT)
+_task_command("ner", NerOptions, "Named entities with character offsets.", _TEXT)
+_task_command("summarize", SummarizeOptions, "Summarize a text (long documents by map-reduce).", _TEXT)
+_task_command("translate", TranslateOptions, "Translate a text.", _TEXT)
+_task_command("answer", AnswerOptions, "Extractive answer: a span of the context, with offsets.",
+              "Context text, or '-' for stdin.")
+_task_command("chat", ChatOptions, "Free-form chat with the model (greedy unless --temperature is above 0).",
+              "Your message, or '-' for stdin.")
 
 
 @app.command()
-def classify(text: Optional[str] = typer.Argument(None, help="Text, or '-' for stdin."),
-             labels: str = typer.Option(..., "--labels", "-l", help="Comma-separated labels."),
-             file: Optional[Path] = FileOpt, model: Optional[str] = ModelOpt, backend: Optional[str] = BackendOpt,
-             device: str = DeviceOpt, as_json: bool = JsonOpt, show_prompt: bool = ShowPromptOpt) -> None:
-    """Zero-shot classification into the given labels."""
-    _run_task("classify", text, file, model, backend, device, as_json, show_prompt,
-              labels=[x.strip() for x in labels.split(",") if x.strip()])
-
-
-@app.command()
-def ner(text: Optional[str] = typer.Argument(None, help="Text, or '-' for stdin."), file: Optional[Path] = FileOpt,
-        labels: Optional[str] = typer.Option(None, "--labels", "-l", help="Comma-separated labels (default PER,ORG,LOC,MISC)."),
-        model: Optional[str] = ModelOpt, backend: Optional[str] = BackendOpt, device: str = DeviceOpt,
-        as_json: bool = JsonOpt, show_prompt: bool = ShowPromptOpt) -> None:
-    """Named entities with character offsets."""
-    chosen = [x.strip() for x in labels.split(",") if x.strip()] if labels else None
-    _run_task("ner", text, file, model, backend, device, as_json, show_prompt, labels=chosen)
-
-
-@app.command()
-def summarize(text: Optional[str] = typer.Argument(None, help="Text, or '-' for stdin."), file: Optional[Path] = FileOpt,
-              max_words: Optional[int] = typer.Option(None, "--max-words", "-w", help="Longest summary (default 40)."),
-              beams: Optional[int] = BeamsOpt,
-              model: Optional[str] = ModelOpt, backend: Optional[str] = BackendOpt, device: str = DeviceOpt,
-              as_json: bool = JsonOpt, show_prompt: bool = ShowPromptOpt) -> None:
-    """Summarize a text (long documents by map-reduce)."""
-    _run_task("summarize", text, file, model, backend, device, as_json, show_prompt, max_words=max_words,
-              num_beams=beams)
-
-
-@app.command()
-def translate(text: Optional[str] = typer.Argument(None, help="Text, or '-' for stdin."),
-              target: str = typer.Option(..., "--to", "-t", help="Target language: code or English name."),
-              source: Optional[str] = typer.Option(None, "--from", "-s", help="Source language (default: detected)."),
-              beams: Optional[int] = TranslateBeamsOpt,
-              file: Optional[Path] = FileOpt, model: Optional[str] = ModelOpt, backend: Optional[str] = BackendOpt,
-              device: str = DeviceOpt, as_json: bool = JsonOpt, show_prompt: bool = ShowPromptOpt) -> None:
-    """Translate a text."""
-    _run_task("translate", text, file, model, backend, device, as_json, show_prompt, target=target, source=source,
-              num_beams=beams)
-
-
-@app.command()
-def answer(question: str = typer.Argument(..., help="The question."),
-           context: Optional[str] = typer.Argument(None, help="Context text, or '-' for stdin."),
-           file: Optional[Path] = FileOpt, model: Optional[str] = ModelOpt, backend: Optional[str] = BackendOpt,
-           device: str = DeviceOpt, as_json: bool = JsonOpt, show_prompt: bool = ShowPromptOpt) -> None:
-    """Extractive answer: a span of the context, with offsets."""
-    _run_task("answer", context, file, model, backend, device, as_json, show_prompt, question=question)
-
-
-@app.command()
-def chat(prompt: str = typer.Argument(..., help="Your message."),
-         system: Optional[str] = typer.Option(None, "--system", help="System message."),
-         max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Longest answer in tokens."),
-         model: Optional[str] = ModelOpt, backend: Optional[str] = BackendOpt, device: str = DeviceOpt,
-         as_json: bool = JsonOpt) -> None:
-    """Free-form chat with the model (greedy)."""
-    from llamatasks.model import load
-
-    result = load(model, backend=backend, device=device).chat(prompt, system=system, max_new_tokens=max_new_tokens)
-    print(result.model_dump_json(indent=2) if as_json else result.text)
-
-
-@app.command()
-def info(model: Optional[str] = typer.Argument(None, help="Model folder or .gguf (default: the default model)."),
+def info(model: str | None = typer.Argument(None, help="Model folder or .gguf (default: the default model)."),
          as_json: bool = JsonOpt) -> None:
     """Show a model's profile: LLaMA generation, prompt format, stop tokens, context."""
-    from llamatasks.model import load
+    from llamatasks.loading import load
 
     m = load(model)
     if as_json:
@@ -227,39 +236,40 @@ def _description(item: Any) -> str:
 
 
 def add_plugin_commands(target: typer.Typer | None = None) -> None:
-    """Add the subcommands that plugins contribute through the ``register_commands`` hook."""
-    from llamatasks.plugins import default_registry
+    """Add the subcommands plugins contribute through ``register_commands``, then one generated from its
+    ``Options`` for every registered task that has no command of its own."""
+    from llamatasks.plugins.manager import commands_of, default_registry
 
-    default_registry().add_commands(target if target is not None else app)
-
-
-def _register_eval() -> None:
-    try:
-        from llamatasks.evaluation.cli import eval_command
-    except ImportError:  # the evaluation extra is not installed
-        return
-    app.command("eval", help="Score a task on a labelled JSONL file.")(eval_command)
-
-
-_register_eval()
-
-
-def _register_export() -> None:
-    try:
-        from llamatasks_export.cli import export_app
-    except ImportError:  # the export toolkit is not installed
-        return
-    app.add_typer(export_app, name="export")
-
-
-_register_export()
+    registry = default_registry()
+    target = target if target is not None else app
+    registry.add_commands(target)
+    taken = {name for name, _, _ in commands_of(target)}
+    for name, task in registry.tasks.items.items():
+        if name not in taken:
+            _task_command(name, task.Options, task.description or f"Run the {name} task (a plugin's).", _TEXT,
+                          target)
 
 
 def main() -> None:
     """Entry point: llamatasks errors become one line on stderr and exit code 2."""
+    # typer vendors click; BadParameter's base is the usage error that every parsing failure raises.
+    usage_error = typer.BadParameter.__mro__[1]
     try:
         add_plugin_commands()
-        app()  # standalone mode: click handles usage errors and --help itself
+        code = app(standalone_mode=False)  # usage errors come here, to be printed like every other error
     except LlamaTasksError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
+    except usage_error as exc:
+        names, ctx = [], exc.ctx
+        while ctx is not None and ctx.parent is not None:  # the subcommands, without how the program was started
+            names.append(ctx.info_name or "")
+            ctx = ctx.parent
+        where = " ".join(["llamatasks", *reversed(names)])
+        err.print(f"error: {exc.format_message()} (hint: run `{where} --help`)", markup=False, highlight=False,
+                  soft_wrap=True)
+        sys.exit(2)
+    except typer.Abort:
+        err.print("error: aborted", markup=False, highlight=False)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

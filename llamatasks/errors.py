@@ -78,7 +78,8 @@ class ModelLoadError(LlamaTasksError, OSError):
 class UnsupportedModelError(LlamaTasksError, ValueError):
     """The model is not a LLaMA-architecture causal language model."""
 
-    default_hint = "llamatasks runs LlamaForCausalLM models: LLaMA 1/2/3.x, SmolLM2, TinyLlama, OpenLLaMA"
+    default_hint = ("llamatasks runs LLaMA-architecture causal LMs: LLaMA 1/2/3.x, Llama 4 (text), SmolLM2, TinyLlama, "
+                    "OpenLLaMA")
 
 
 class PromptFormatError(LlamaTasksError, ValueError):
@@ -87,6 +88,10 @@ class PromptFormatError(LlamaTasksError, ValueError):
 
 class PluginError(LlamaTasksError, RuntimeError):
     """A plugin registered something unusable."""
+
+
+class CapabilityError(LlamaTasksError, NotImplementedError):
+    """The backend cannot do what a task needs (scoring, constrained generation, images...)."""
 
 
 class GenerationError(LlamaTasksError, RuntimeError):

@@ -14,6 +14,11 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: What every generated-text result says its ``confidence`` is.
+CONFIDENCE = ("The model's own geometric-mean probability of the tokens it generated (None where the backend "
+              "reports no log-probabilities). Not calibrated: low values flag outputs the model was unsure of.")
+
+
 class Provenance(_Frozen):
     """Where a result came from.
 
@@ -77,6 +82,7 @@ class Summary(_Frozen):
 
     text: str
     words: int = Field(ge=0)
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0, description=CONFIDENCE)
     provenance: Provenance
 
 
@@ -91,6 +97,11 @@ class Translation(_Frozen):
         default=False,
         description="True when part of the text is the source handed back untranslated, even after a retry.",
     )
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0, description=CONFIDENCE)
+    wrong_script: bool = Field(default=False, description=(
+        "True when under half of the output's letters are in the target language's script."))
+    low_confidence: bool = Field(default=False, description=(
+        "True when confidence is below llamatasks.tasks.translate.LOW_CONFIDENCE (docs/quality.md)."))
     provenance: Provenance
 
 
@@ -113,4 +124,5 @@ class Generation(_Frozen):
 
     text: str
     finish_reason: str = Field(description="'stop' (a stop token) or 'length' (the token budget).")
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0, description=CONFIDENCE)
     provenance: Provenance

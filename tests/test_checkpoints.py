@@ -73,12 +73,19 @@ EXPECTED_CHAT = {
         "<|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|>"
         "<|start_header_id|>assistant<|end_header_id|>\n\n"
     ),
+    # Llama 3.3 ships 3.1's template unchanged.
+    "llama3.3-instruct": (
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+        "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nBe brief.<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    ),
     "chatml": (
         "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n"
     ),
     "zephyr": "<|system|>\nBe brief.</s>\n<|user|>\nHi there</s>\n<|assistant|>\n",
 }
-TEMPLATES_WITH_BOS = ("llama2-chat", "llama3-instruct", "llama3.1-instruct", "llama3.2-instruct")
+TEMPLATES_WITH_BOS = ("llama2-chat", "llama3-instruct", "llama3.1-instruct", "llama3.2-instruct", "llama3.3-instruct")
 
 EXPECTED_EOS = {
     "llama1": 2,
@@ -86,6 +93,7 @@ EXPECTED_EOS = {
     "llama3-instruct": [128001, 128009],
     "llama3.1-instruct": [128001, 128008, 128009],
     "llama3.2-instruct": [128001, 128008, 128009],
+    "llama3.3-instruct": [128001, 128008, 128009],
     "chatml": 32001,
     "zephyr": 2,
 }
@@ -208,7 +216,7 @@ def test_tokenizer_layouts(tiny_checkpoints: dict[str, Path]) -> None:
     files = {kind: {p.name for p in path.iterdir()} for kind, path in tiny_checkpoints.items()}
     for kind in ("llama1", "llama2-chat", "zephyr", "llama3-instruct"):
         assert "tokenizer.model" in files[kind] and "tokenizer.json" not in files[kind], kind
-    for kind in ("llama3.1-instruct", "llama3.2-instruct", "chatml"):
+    for kind in ("llama3.1-instruct", "llama3.2-instruct", "llama3.3-instruct", "chatml"):
         assert "tokenizer.json" in files[kind] and "tokenizer.model" not in files[kind], kind
     assert is_tiktoken_ranks_file(tiny_checkpoints["llama3-instruct"] / "tokenizer.model")
     assert not is_tiktoken_ranks_file(tiny_checkpoints["llama2-chat"] / "tokenizer.model")
@@ -261,9 +269,9 @@ def test_rope_settings(kind: str, tiny_checkpoint: Callable[[str], Path]) -> Non
     assert raw["rope_theta"] == theta  # the key pre-5.x readers look for
     parameters = AutoConfig.from_pretrained(tiny_checkpoint(kind)).rope_parameters
     assert parameters["rope_theta"] == theta
-    if kind in ("llama3.1-instruct", "llama3.2-instruct"):
+    if kind in ("llama3.1-instruct", "llama3.2-instruct", "llama3.3-instruct"):
         assert raw["rope_scaling"]["rope_type"] == parameters["rope_type"] == "llama3"
-        assert parameters["factor"] == raw["rope_scaling"]["factor"] == (8.0 if kind == "llama3.1-instruct" else 32.0)
+        assert parameters["factor"] == raw["rope_scaling"]["factor"] == (32.0 if kind == "llama3.2-instruct" else 8.0)
         assert parameters["original_max_position_embeddings"] < raw["max_position_embeddings"]
     else:
         assert parameters["rope_type"] == "default"
@@ -305,6 +313,15 @@ def test_greedy_batched_left_padded_matches_one_by_one(
         batched = model.generate(padded, attention_mask=mask, **settings)[:, width:].tolist()
     assert batched == one_by_one
     assert len({tuple(tokens) for tokens in one_by_one}) == len(prompts), "continuations should depend on the prompt"
+
+
+def test_llama33_folder_names_its_release_in_its_license(tiny_checkpoint: Callable[[str], Path]) -> None:
+    """Meta's Llama 3.3 folder differs from 3.1's only in its LICENSE (and weights)."""
+    llama31, llama33 = tiny_checkpoint("llama3.1-instruct"), tiny_checkpoint("llama3.3-instruct")
+    for name in ("config.json", "generation_config.json", "tokenizer_config.json"):
+        assert read_json(llama33 / name) == read_json(llama31 / name), name
+    assert (llama33 / "LICENSE").read_text(encoding="utf-8").startswith("LLAMA 3.3 COMMUNITY LICENSE AGREEMENT\n")
+    assert not (llama31 / "LICENSE").exists()
 
 
 def test_build_is_deterministic_and_keeps_rng(fixture_tokenizers: Path, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from llamatasks.backends.torch_backend import TorchEngine
 from llamatasks.engine.base import BackendSpec, Engine
-from llamatasks.hookspecs import hookimpl
+from llamatasks.plugins import hookimpl
 from llamatasks.testing.conformance import BackendConformance
 
 pytest_plugins = ["pytester"]
@@ -46,7 +46,7 @@ class TestABackendPluginRegisteredWithoutInstalling(BackendConformance):
 def test_the_fixtures_work_as_a_pytest_plugin(pytester: pytest.Pytester) -> None:
     pytester.makeconftest('pytest_plugins = ["llamatasks.testing.fixtures"]')
     pytester.makepyfile(test_plugin='''
-        from llamatasks.hookspecs import hookimpl
+        from llamatasks.plugins import hookimpl
 
         class Loud:
             @hookimpl
@@ -57,7 +57,7 @@ def test_the_fixtures_work_as_a_pytest_plugin(pytester: pytest.Pytester) -> None
                 register(task)
 
         def test_fresh_manager(plugin_manager):
-            from llamatasks.plugins import DEFAULT_PLUGINS
+            from llamatasks.plugins.manager import DEFAULT_PLUGINS
 
             assert [name for name, _ in plugin_manager.list_name_plugin()] == list(DEFAULT_PLUGINS)
 

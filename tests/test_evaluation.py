@@ -603,8 +603,9 @@ def test_cli_lets_llamatasks_errors_reach_the_entry_point(tmp_path: Path) -> Non
 
 
 def test_core_cli_registers_eval() -> None:
-    from llamatasks.cli import app
+    from llamatasks.cli import add_plugin_commands, app
 
+    add_plugin_commands()  # as main() does: eval comes through register_commands, from a built-in plugin
     result = CliRunner().invoke(app, ["eval", "--help"])
     assert result.exit_code == 0, result.output
     assert "--data" in result.output and "--method" in result.output

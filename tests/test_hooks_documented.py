@@ -12,8 +12,15 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from llamatasks import hookspecs
-from llamatasks.plugins import Registry, make_plugin_manager
+from llamatasks.engine.base import (
+    REQUIRED,
+    GenerateRequest,
+    GenerationOptions,
+    ScoreRequest,
+)
+from llamatasks.errors import CapabilityError, InvalidInputError
+from llamatasks.plugins import hookspecs
+from llamatasks.plugins.manager import Registry, make_plugin_manager
 
 HOOKS_MD = Path(__file__).resolve().parents[1] / "docs" / "hooks.md"
 HEADING = re.compile(r"^## `(\w+)\(([^)]*)\)`\s*$", re.MULTILINE)
@@ -21,7 +28,7 @@ PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
 def hookspec_functions() -> dict[str, types.FunctionType]:
-    """The hooks declared in ``llamatasks.hookspecs``, by name."""
+    """The hooks declared in ``llamatasks.plugins.hookspecs``, by name."""
     marker = f"{hookspecs.PROJECT_NAME}_spec"
     return {name: fn for name, fn in vars(hookspecs).items() if hasattr(fn, marker)}
 
@@ -79,17 +86,23 @@ def test_register_backends_example() -> None:
     registry = registry_with(example_plugin("register_backends"), "echo-plugin")
     assert registry.owners_of("backend", "echo") == "echo-plugin"
     engine = registry.backend("echo").load(None)
-    from llamatasks.engine.base import GenerationOptions
-
-    (out,) = engine.generate([[5, 7]], GenerationOptions(max_new_tokens=3))
+    (out,) = engine.generate(GenerateRequest.of([[5, 7]], GenerationOptions(max_new_tokens=3)))
     assert out.token_ids == [7, 7, 7] and out.finish_reason == "length"
+    # It declares no capabilities, with a hint for each required one it lacks, and refuses to score.
+    assert engine.capabilities == frozenset() and REQUIRED <= set(engine.capability_hints)
+    with pytest.raises(CapabilityError):
+        engine.score([ScoreRequest(prompt=(5,), continuations=((7,),))])
 
 
 def test_register_tasks_example() -> None:
     registry = registry_with(example_plugin("register_tasks"), "count-plugin")
     task = registry.task("count-tokens")
     model = types.SimpleNamespace(tokenizer=types.SimpleNamespace(count=lambda text: len(text.split())))
-    assert [r.tokens for r in task.run(model, ["a b c", "d"])] == [3, 1]
+    assert [r.tokens for r in task.run(model, ["a b c", "d"], task.Options.parse({}))] == [3, 1]
+    budgeted = task.run(model, ["a b c", "d"], task.Options.parse({"budget": 2}))
+    assert [r.fits for r in budgeted] == [False, True]
+    with pytest.raises(InvalidInputError):  # the example's Options bound its field
+        task.Options.parse({"budget": 0})
 
 
 def test_register_prompt_formats_example() -> None:

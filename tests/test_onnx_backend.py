@@ -16,6 +16,7 @@ from llamatasks_export import MANIFEST_NAME
 from llamatasks_export.testing import export_once
 
 import llamatasks
+from llamatasks.testing.conformance import generate
 from llamatasks.backends.onnx.errors import (
     CorruptExportError,
     IncompatibleExportError,
@@ -55,9 +56,9 @@ def _batched_equals_single_and_torch(torch_model: llamatasks.Model, onnx_model: 
                                      options: GenerationOptions) -> list[GenerationOutput]:
     """The ONNX engine's batched output for ``PROMPTS``, checked against one-by-one and torch generation."""
     ids = _ids(onnx_model)
-    batched = onnx_model.engine.generate(ids, options)
-    assert batched == [onnx_model.engine.generate([p], options)[0] for p in ids]
-    assert batched == torch_model.engine.generate(ids, options)
+    batched = generate(onnx_model.engine, ids, options)
+    assert batched == [generate(onnx_model.engine, [p], options)[0] for p in ids]
+    assert batched == generate(torch_model.engine, ids, options)
     return batched
 
 
@@ -89,17 +90,17 @@ def test_penalties_match_torch(pair: Callable[..., tuple[llamatasks.Model, llama
     for options in (GenerationOptions(max_new_tokens=16, no_repeat_ngram_size=2),
                     GenerationOptions(max_new_tokens=16, no_repeat_ngram_size=2, no_repeat_ngram_in_prompt=False),
                     GenerationOptions(max_new_tokens=16, repetition_penalty=1.5, no_repeat_ngram_size=3)):
-        assert onnx_model.engine.generate(ids, options) == torch_model.engine.generate(ids, options)
+        assert generate(onnx_model.engine, ids, options) == generate(torch_model.engine, ids, options)
 
 
 def test_stop_tokens_end_a_row_and_are_not_returned(pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]],
                                                     ) -> None:
     _, onnx_model = pair("chatml")
     ids = _ids(onnx_model)
-    free = onnx_model.engine.generate(ids, GenerationOptions(max_new_tokens=6))
+    free = generate(onnx_model.engine, ids, GenerationOptions(max_new_tokens=6))
     assert all(out.finish_reason == "length" and len(out.token_ids) == 6 for out in free)
     stop = free[1].token_ids[3]
-    stopped = onnx_model.engine.generate(ids, GenerationOptions(max_new_tokens=6, stop_token_ids=(stop,)))
+    stopped = generate(onnx_model.engine, ids, GenerationOptions(max_new_tokens=6, stop_token_ids=(stop,)))
     assert stopped[1].finish_reason == "stop" and stopped[1].token_ids == free[1].token_ids[:3]
 
 
@@ -110,8 +111,8 @@ def test_constraints_are_applied_like_torch(pair: Callable[..., tuple[llamatasks
     stops = onnx_model.profile.stop_token_ids
     constraints = [SubstringConstraint(source, stops), None, SubstringConstraint(source[2:], stops)]
     options = GenerationOptions(max_new_tokens=8, stop_token_ids=stops)
-    got = onnx_model.engine.generate(ids, options, constraints)
-    assert got == torch_model.engine.generate(ids, options, constraints)
+    got = generate(onnx_model.engine, ids, options, constraints)
+    assert got == generate(torch_model.engine, ids, options, constraints)
     text = " ".join(map(str, source))
     assert " ".join(map(str, got[0].token_ids)) in text and got[0].token_ids
 
@@ -127,11 +128,11 @@ def test_beam_search_matches_torch_and_one_by_one(
     # A stop token the beams reach: finished hypotheses compete with running ones.
     stop = batched[1].token_ids[4]
     stopping = options.model_copy(update={"stop_token_ids": (stop,)})
-    got = onnx_model.engine.generate(ids, stopping)
-    assert got == torch_model.engine.generate(ids, stopping)
+    got = generate(onnx_model.engine, ids, stopping)
+    assert got == generate(torch_model.engine, ids, stopping)
     assert all(stop not in out.token_ids for out in got)
     output_only = options.model_copy(update={"no_repeat_ngram_size": 2, "no_repeat_ngram_in_prompt": False})
-    assert onnx_model.engine.generate(ids, output_only) == torch_model.engine.generate(ids, output_only)
+    assert generate(onnx_model.engine, ids, output_only) == generate(torch_model.engine, ids, output_only)
 
 
 def test_beam_search_keeps_each_prompts_constraint(pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]],
@@ -142,8 +143,8 @@ def test_beam_search_keeps_each_prompts_constraint(pair: Callable[..., tuple[lla
     stops = onnx_model.profile.stop_token_ids
     constraints = [None, SubstringConstraint(source, stops), SubstringConstraint(source[2:], stops)]
     options = GenerationOptions(max_new_tokens=8, num_beams=4, stop_token_ids=stops)
-    got = onnx_model.engine.generate(ids, options, constraints)
-    assert got == torch_model.engine.generate(ids, options, constraints)
+    got = generate(onnx_model.engine, ids, options, constraints)
+    assert got == generate(torch_model.engine, ids, options, constraints)
     text = " ".join(map(str, source))
     for out in got[1:]:
         assert out.token_ids and " ".join(map(str, out.token_ids)) in text
@@ -158,9 +159,9 @@ def test_sampling_is_seeded(pair: Callable[..., tuple[llamatasks.Model, llamatas
     _, onnx_model = pair("chatml")
     ids = _ids(onnx_model)
     options = GenerationOptions(max_new_tokens=10, temperature=1.2, top_p=0.9, seed=3)
-    first = onnx_model.engine.generate(ids, options)
-    assert first == onnx_model.engine.generate(ids, options)
-    assert first != onnx_model.engine.generate(ids, options.model_copy(update={"seed": 4}))
+    first = generate(onnx_model.engine, ids, options)
+    assert first == generate(onnx_model.engine, ids, options)
+    assert first != generate(onnx_model.engine, ids, options.model_copy(update={"seed": 4}))
 
 
 def test_scores_match_torch_single_and_multi_token(pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]],

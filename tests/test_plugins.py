@@ -12,26 +12,27 @@ from pydantic import BaseModel
 from typer.testing import CliRunner
 
 import llamatasks
-from llamatasks.hookspecs import hookimpl
-from llamatasks.plugins import Registry, make_plugin_manager
+from llamatasks.plugins import hookimpl
+from llamatasks.plugins.manager import Registry, make_plugin_manager
 from llamatasks.prompts.render import Message, Prompt, User
 from llamatasks.results import Classification
 from llamatasks.tasks.base import Task, TaskModel
+from llamatasks.tasks.options import TaskOptions
 from llamatasks.tasks.scoring import label_distributions
 
 
-class ToxicityTask(Task):
+class ToxicityTask(Task[TaskOptions]):
     """A third-party task built on the label-scoring machinery."""
 
     name = "toxicity"
     result_type = Classification
 
-    def prompts(self, model: TaskModel, text: str, **options: Any) -> list[Prompt]:
+    def prompts(self, model: TaskModel, text: str, options: TaskOptions) -> list[Prompt]:
         messages = [Message("user", ["Is this comment toxic?\n\n", User(text)])]
         return [model.renderer.render(messages, answer_prefix="The comment is")]
 
-    def run(self, model: TaskModel, texts: list[str], **options: Any) -> Sequence[BaseModel]:
-        prompts = [self.prompts(model, t)[0] for t in texts]
+    def run(self, model: TaskModel, texts: list[str], options: TaskOptions) -> Sequence[BaseModel]:
+        prompts = [self.prompts(model, t, options)[0] for t in texts]
         dists = label_distributions(model, prompts, {"toxic": ["toxic"], "fine": ["fine"]}, lead=" ")
         return [Classification(label=max(d, key=d.__getitem__), score=max(d.values()), scores=d,
                                 provenance=model.provenance(tokens_in=len(p.ids), tokens_out=0, seconds=0.0))
@@ -71,10 +72,83 @@ def _registry(*plugins: object) -> Registry:
 
 def test_builtins_come_through_the_hooks() -> None:
     registry = _registry()
-    assert set(registry.tasks.items) == {"summarize", "translate", "ner", "sentiment", "classify", "answer"}
+    assert set(registry.tasks.items) == {"summarize", "translate", "ner", "sentiment", "classify", "answer", "chat"}
     assert "torch" in registry.backends.items
     assert {"llama3", "llama2-chat", "chatml", "zephyr", "completion"} <= set(registry.prompt_formats.items)
-    assert registry.owners_of("task", "ner") == "llamatasks.tasks.builtin"
+    assert registry.owners_of("task", "ner") == "llamatasks.plugins.default_plugins.tasks"
+    registry.add_commands(typer.Typer())  # commands are collected when a CLI asks for them
+    assert registry.owners_of("command", "eval") == "llamatasks.plugins.default_plugins.commands"
+
+
+class FewerArgumentsPlugin:
+    """A legal implementation that takes none of the hook's arguments."""
+
+    def __init__(self) -> None:
+        self.called = False
+
+    @hookimpl
+    def register_tasks(self) -> None:
+        self.called = True
+
+
+def test_an_implementation_may_declare_fewer_arguments() -> None:
+    plugin = FewerArgumentsPlugin()
+    registry = _registry(plugin)
+    assert plugin.called and registry.problems == []
+
+
+class ReplacingPlugin:
+    """Registers names the built-ins hold."""
+
+    @hookimpl
+    def register_backends(self, register: Callable[[Any], None]) -> None:
+        from llamatasks.plugins import BackendSpec
+
+        register(BackendSpec(name="torch", load=lambda request: None))  # type: ignore[arg-type,return-value]
+
+    @hookimpl(tryfirst=True)
+    def register_tasks(self, register: Callable[[Task], None]) -> None:
+        register(type("Ner", (ToxicityTask,), {"name": "ner"})())
+
+
+def test_a_plugin_cannot_replace_a_builtin() -> None:
+    with pytest.warns(UserWarning, match="'torch' is already registered by llamatasks.plugins.default_plugins.backends"):
+        registry = _registry(ReplacingPlugin())
+    assert registry.owners_of("backend", "torch") == "llamatasks.plugins.default_plugins.backends"
+    assert registry.owners_of("task", "ner") == "llamatasks.plugins.default_plugins.tasks"  # tryfirst changes nothing
+    assert "task 'ner' is already registered by llamatasks.plugins.default_plugins.tasks" in problems_of(
+        registry, "ReplacingPlugin")
+
+
+class ExitingPlugin:
+    @hookimpl
+    def register_tasks(self, register: Callable[[Task], None]) -> None:
+        raise SystemExit(3)
+
+
+class InterruptedPlugin:
+    @hookimpl
+    def register_tasks(self, register: Callable[[Task], None]) -> None:
+        raise KeyboardInterrupt
+
+
+def test_a_plugin_that_exits_is_contained_but_an_interrupt_is_not() -> None:
+    with pytest.warns(UserWarning, match="register_tasks raised SystemExit"):
+        registry = _registry(ExitingPlugin(), TaskPlugin())
+    assert "toxicity" in registry.tasks.items
+    with pytest.raises(KeyboardInterrupt):
+        _registry(InterruptedPlugin())
+
+
+def test_hooks_are_called_through_pluggy_so_its_monitoring_sees_them() -> None:
+    pm = make_plugin_manager(load_entrypoints=False)
+    pm.register(TaskPlugin(), name="TaskPlugin")
+    calls: list[tuple[str, list[str]]] = []
+    pm.add_hookcall_monitoring(lambda name, impls, kwargs: calls.append((name, [i.plugin_name for i in impls])),
+                               lambda outcome, name, impls, kwargs: None)
+    Registry(pm)
+    assert ("register_tasks", ["TaskPlugin"]) in calls
+    assert ("register_tasks", ["llamatasks.plugins.default_plugins.tasks"]) in calls
 
 
 def test_a_task_plugin_runs_without_installing(tiny_checkpoint: Callable[[str], Path]) -> None:
@@ -98,15 +172,20 @@ def test_broken_plugins_are_reported_and_skipped() -> None:
 
 class FakeDistribution:
     def __init__(self, name: str, version: str) -> None:
-        self.metadata = {"Name": name}
+        self.metadata = {"Name": name, "name": name}
         self.version = version
+        self.entry_points: list[FakeEntryPoint] = []
 
 
 class FakeEntryPoint:
     """An entry point of the ``llamatasks`` group whose ``load`` returns ``target`` or raises it."""
 
+    group = "llamatasks"
+
     def __init__(self, name: str, target: object, dist: FakeDistribution | None = None) -> None:
         self.name, self.target, self.dist = name, target, dist
+        if dist is not None:
+            dist.entry_points = [self]
 
     def load(self) -> object:
         if isinstance(self.target, BaseException):
@@ -127,7 +206,12 @@ def installed(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
         def entry_points(group: str | None = None, **kwargs: Any) -> Any:
             return list(eps) if group == "llamatasks" else original(group=group, **kwargs)
 
+        # pluggy loads entry points by walking the distributions: it sees these instead of the installed ones.
+        dists = [ep.dist or FakeDistribution(f"dist-of-{ep.name}", "0") for ep in eps]
+        for ep, dist in zip(eps, dists):
+            dist.entry_points = [ep]
         monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+        monkeypatch.setattr(importlib.metadata, "distributions", lambda: dists)
 
     default_registry.cache_clear()
     yield install
@@ -151,7 +235,7 @@ def test_a_plugin_that_fails_to_import_is_reported_and_skipped(installed: Callab
     good = infos["good"]
     assert (good.version, good.distribution, good.hooks, good.registered) == (
         "0.3.1", "llamatasks-good", ("register_tasks",), ("task toxicity",))
-    assert infos["llamatasks.tasks.builtin"].version == llamatasks.__version__
+    assert infos["llamatasks.plugins.default_plugins.tasks"].version == llamatasks.__version__
 
 
 def test_llamatasks_plugins_env_restricts_entry_points(installed: Callable[..., None],
@@ -236,9 +320,9 @@ def test_a_hook_that_returns_a_value_is_reported_but_its_registrations_kept() ->
 
 
 def test_a_duplicate_name_names_the_first_owner() -> None:
-    # pluggy calls the plugin registered last first: TaskPlugin registers "toxicity" first.
+    # Plugins are collected in registration order: TaskPlugin registers "toxicity" first.
     with pytest.warns(UserWarning, match="already registered by TaskPlugin"):
-        registry = _registry(DuplicatePlugin(), TaskPlugin())
+        registry = _registry(TaskPlugin(), DuplicatePlugin())
     assert registry.owners_of("task", "toxicity") == "TaskPlugin"
     assert "task 'toxicity' is already registered by TaskPlugin" in problems_of(registry, "DuplicatePlugin")
 
@@ -273,7 +357,7 @@ class RaisingCommandPlugin:
 def test_plugin_commands_are_added_and_clashes_reported() -> None:
     from llamatasks.cli import app as builtin_app
 
-    registry = _registry(SecondCommandPlugin(), RaisingCommandPlugin(), CommandPlugin())  # CommandPlugin runs first
+    registry = _registry(CommandPlugin(), SecondCommandPlugin(), RaisingCommandPlugin())  # in registration order
     app = typer.Typer()
     app.registered_commands = list(builtin_app.registered_commands)  # a copy: the real CLI stays as it is
     with pytest.warns(UserWarning):
@@ -303,7 +387,7 @@ def test_cli_plugins_lists_versions_hooks_registrations_and_problems(installed: 
     plugins = {p["name"]: p for p in listing["plugins"]}
     assert plugins["good"]["version"] == "0.3.1" and plugins["good"]["registered"] == ["task toxicity"]
     assert plugins["broken"]["loaded"] is False and "failed to load" in plugins["broken"]["problems"][0]
-    assert plugins["llamatasks.backends.torch_backend"]["hooks"] == ["register_backends"]
+    assert plugins["llamatasks.plugins.default_plugins.backends"]["hooks"] == ["register_backends"]
     assert {"kind": "task", "name": "toxicity", "plugin": "good", "description": ""} in listing["registered"]
     assert any(p["plugin"] == "broken" for p in listing["problems"])
 

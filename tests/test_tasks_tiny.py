@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 import llamatasks
-from llamatasks.engine.base import GenerationOptions, ScoreRequest
+from llamatasks.testing.conformance import generate
+from llamatasks.engine.base import GenerateRequest, GenerationOptions, ScoreRequest
 from llamatasks.errors import InvalidInputError, UnknownTaskError
 from llamatasks.results import Entities, Sentiment
 
@@ -37,8 +38,8 @@ def test_batched_generation_equals_one_by_one(kind: str, models: dict[str, llama
     m = models[kind]
     ids = [m.tokenizer.encode(p) for p in PROMPTS]
     options = GenerationOptions(max_new_tokens=10, stop_token_ids=m.profile.stop_token_ids)
-    batched = m.engine.generate(ids, options)
-    single = [m.engine.generate([p], options)[0] for p in ids]
+    batched = generate(m.engine, ids, options)
+    single = [generate(m.engine, [p], options)[0] for p in ids]
     assert [b.token_ids for b in batched] == [s.token_ids for s in single]
 
 
@@ -71,7 +72,7 @@ def test_sampling_is_seeded(models: dict[str, llamatasks.Model]) -> None:
     m = models["chatml"]
     ids = [m.tokenizer.encode("Once upon a time")]
     options = GenerationOptions(max_new_tokens=12, temperature=1.5, seed=7)
-    assert m.engine.generate(ids, options) == m.engine.generate(ids, options)
+    assert generate(m.engine, ids, options) == generate(m.engine, ids, options)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -132,8 +133,9 @@ def test_sentiment_averages_its_phrasings_each_calibrated(kind: str, models: dic
 
     m, task, text = models[kind], SentimentTask(), "The battery died after a day."
     labels = {"positive": ["positive"], "negative": ["negative"]}
-    each = [label_distributions(m, [task._prompt(m, text, p)], labels, lead=" ",
-                                content_free=[task._prompt(m, free, p) for free in CONTENT_FREE])[0]
+    r = m.runtime  # what tasks run on
+    each = [label_distributions(r, [task._prompt(r, text, p)], labels, lead=" ",
+                                content_free=[task._prompt(r, free, p) for free in CONTENT_FREE])[0]
             for p in task.phrasings]
     assert len(each) == 4 and len({round(d["positive"], 6) for d in each}) > 1  # the phrasings disagree
     got = m.sentiment(text).scores
@@ -242,11 +244,11 @@ def test_beam_width_reaches_the_engine(models: dict[str, llamatasks.Model], monk
     prompt_ngrams: list[bool] = []
     real = m.engine.generate
 
-    def spy(prompts: Any, options: GenerationOptions, constraints: Any = None, **kwargs: Any) -> Any:
-        widths.append(options.num_beams)
-        contrasted.append(options.contrast_weight > 0 and bool(kwargs.get("contrasts")))
-        prompt_ngrams.append(options.no_repeat_ngram_in_prompt)
-        return real(prompts, options, constraints, **kwargs)
+    def spy(request: GenerateRequest) -> Any:
+        widths.append(request.options.num_beams)
+        contrasted.append(request.contrastive)
+        prompt_ngrams.append(request.options.no_repeat_ngram_in_prompt)
+        return real(request)
 
     monkeypatch.setattr(m.engine, "generate", spy)
     m.summarize("The council met on Tuesday to vote on the budget.", max_words=10)
@@ -335,12 +337,12 @@ def test_no_stop_tokens_means_no_stopping(models: dict[str, llamatasks.Model]) -
     m = models["chatml"]
     ids = [m.tokenizer.encode("Once upon a time")]
     eos = m.profile.stop_token_ids[0]
-    forced = m.engine.generate(ids, GenerationOptions(max_new_tokens=1, stop_token_ids=()))
+    forced = generate(m.engine, ids, GenerationOptions(max_new_tokens=1, stop_token_ids=()))
     assert len(forced[0].token_ids) == 1 and forced[0].finish_reason == "length"
     # A row whose first token is a stop token ends there when asked to, and runs on when not.
     prompt = ids[0] + forced[0].token_ids
-    stopping = m.engine.generate([prompt], GenerationOptions(max_new_tokens=8, stop_token_ids=(eos,)))
-    running = m.engine.generate([prompt], GenerationOptions(max_new_tokens=8, stop_token_ids=()))
+    stopping = generate(m.engine, [prompt], GenerationOptions(max_new_tokens=8, stop_token_ids=(eos,)))
+    running = generate(m.engine, [prompt], GenerationOptions(max_new_tokens=8, stop_token_ids=()))
     assert len(running[0].token_ids) == 8 and running[0].finish_reason == "length"
     if eos in running[0].token_ids:
         assert stopping[0].finish_reason == "stop" and eos not in stopping[0].token_ids
@@ -362,14 +364,14 @@ def test_answer_comes_from_the_chunk_the_model_is_surest_of(tiny_checkpoint: Cal
     assert plain.found and plain.provenance.chunks > 1 and 0.0 < plain.score <= 1.0
     assert LONG[plain.start:plain.end] == plain.text
     scored: list[ScoreRequest] = []
-    real = m.score
+    real = m.runtime.score
 
     def last_chunk_surest(requests: list[ScoreRequest]) -> list[list[float]]:
         scored[:] = requests
         rows = real(requests)
         return rows[:-1] + [[0.0]]  # probability 1 for the last chunk's quote
 
-    monkeypatch.setattr(m, "score", last_chunk_surest)
+    monkeypatch.setattr(m.runtime, "score", last_chunk_surest)
     a = m.answer("Who was there?", LONG)
     assert len(scored) == a.provenance.chunks and a.score == 1.0
     assert a.text in m.tokenizer.decode(list(scored[-1].prompt)) and LONG[a.start:a.end] == a.text
@@ -384,7 +386,7 @@ def test_half_precision_on_cpu(dtype: str, tiny_checkpoint: Callable[[str], Path
     assert sum(s.scores.values()) == pytest.approx(1.0)
     ids = [m.tokenizer.encode(p) for p in PROMPTS]
     options = GenerationOptions(max_new_tokens=4, stop_token_ids=m.profile.stop_token_ids)
-    assert all(len(o.token_ids) <= 4 for o in m.engine.generate(ids, options))
+    assert all(len(o.token_ids) <= 4 for o in generate(m.engine, ids, options))
 
 
 def test_cli_show_prompt_and_json(tiny_checkpoint: Callable[[str], Path]) -> None:
@@ -472,18 +474,18 @@ def test_copied_pieces_are_retried_then_flagged(models: dict[str, llamatasks.Mod
             return [GenerationOutput(token_ids=m.tokenizer.encode(text), finish_reason="stop") for _ in prompts]
         return generate
 
-    monkeypatch.setattr(m, "generate", answering(source, french))
+    monkeypatch.setattr(m.runtime, "generate", answering(source, french))
     fixed = m.translate(source, target="fr", source="en")
     assert fixed.text == french and not fixed.copied_source
     assert [o.repetition_penalty for o in calls] == [1.0, 1.3]
 
     calls.clear()
-    monkeypatch.setattr(m, "generate", answering(source, source))
+    monkeypatch.setattr(m.runtime, "generate", answering(source, source))
     still = m.translate(source, target="fr", source="en")
     assert still.copied_source and len(calls) == 2
 
     calls.clear()
-    monkeypatch.setattr(m, "generate", answering(french, french))
+    monkeypatch.setattr(m.runtime, "generate", answering(french, french))
     assert not m.translate(source, target="fr", source="en").copied_source and len(calls) == 1  # no retry
 
 

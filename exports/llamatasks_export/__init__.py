@@ -18,6 +18,7 @@ from llamatasks_export.errors import (
     ExportValidationError,
 )
 from llamatasks_export.export import PRECISIONS, export_onnx
+from llamatasks_export.support import UnsupportedExportError
 
 __all__ = [
     "MANIFEST_NAME",
@@ -27,6 +28,7 @@ __all__ = [
     "ExportOutputExistsError",
     "ExportValidationError",
     "Manifest",
+    "UnsupportedExportError",
     "ValidationReport",
     "export_onnx",
     "read_manifest",

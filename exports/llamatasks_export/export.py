@@ -1,16 +1,18 @@
 """``export_onnx``: a model folder, GGUF file or the default model -> a self-contained ONNX export.
 
-The export is assembled in a temporary folder beside the output and moved into
-place only once it has been validated and its manifest written, so an
-interrupted or failed export never leaves a folder that looks complete.
+The export is assembled in a partial folder beside the output, under a lock on
+the output, and swapped into place only once it has been validated and its
+manifest written (``llamatasks.files.replace_folder``): an interrupted or failed
+export never leaves a folder that looks complete, and ``overwrite`` replaces the
+old export in one step, with no moment where the output is missing.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import shutil
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -22,6 +24,7 @@ from llamatasks.backends.onnx.manifest import (
     SourceInfo,
 )
 from llamatasks.errors import InvalidInputError
+from llamatasks.files import folder_lock, remove_abandoned, replace_folder
 from llamatasks.profile import ModelProfile, build_profile, read_config
 from llamatasks.sources import ModelSource, resolve
 from llamatasks.tokenizer import Tokenizer
@@ -33,6 +36,7 @@ from llamatasks_export.builder import (
 )
 from llamatasks_export.errors import ExportOutputExistsError
 from llamatasks_export.graph import add_logits_positions, describe
+from llamatasks_export.support import check_exportable
 from llamatasks_export.validate import VALIDATION_TEXTS, prompt_ids, validate_export
 
 Precision = Literal["fp32", "fp16", "int8", "int4"]
@@ -43,6 +47,7 @@ PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8", "int4")
 COPIED_FILES: tuple[str, ...] = (
     "config.json", "generation_config.json", "tokenizer.json", "tokenizer.model", "tokenizer_config.json",
     "special_tokens_map.json", "added_tokens.json", "chat_template.jinja", "chat_template.json",
+    "LICENSE", "README.md",  # Llama licences travel with the weights; LICENSE tells Llama 3.3 from 3.1
 )
 _GRAPH_FILES = ("model.onnx", "model.onnx.data")
 
@@ -74,19 +79,16 @@ def export_onnx(model: str | os.PathLike[str] | None, out_dir: str | os.PathLike
     target = Path(out_dir).expanduser().resolve()
     _check_target(target, overwrite)
     source = resolve(model)
+    check_exportable(source.path)  # Llama 4, LLaMA 3.2 Vision: the builder has no decoder for them
     read_config(source.path)  # a non-LLaMA or broken folder fails here, before any work
     builder = builder_version()
     check_memory(source.path, precision, force)
     target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.export-", dir=target.parent))
-    try:
-        _chmod_like_mkdir(work)
-        manifest = _build_into(work, source, precision, builder, force)
-        _move_into_place(work, target)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    return manifest
+    _remove_legacy_leftovers(target)
+    with folder_lock(target):
+        _check_target(target, overwrite)  # again: another export may have finished while this one waited
+        return replace_folder(target, lambda work: _build_into(work, source, precision, builder, force),
+                              marker=None)  # the manifest, written last, marks a complete export
 
 
 def _check_target(target: Path, overwrite: bool) -> None:
@@ -143,22 +145,10 @@ def digest(path: Path) -> FileDigest:
     return FileDigest(size=path.stat().st_size, sha256=sha.hexdigest())
 
 
-def _move_into_place(work: Path, target: Path) -> None:
-    """Replace ``target`` by ``work`` (a rename on the same filesystem)."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-    os.replace(work, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _chmod_like_mkdir(path: Path) -> None:
-    """mkdtemp makes the folder private (0700); an export is meant to be shared like any folder."""
-    mask = os.umask(0)
-    os.umask(mask)
-    path.chmod(0o777 & ~mask)
+def _remove_legacy_leftovers(target: Path) -> None:
+    """Remove what killed exports of earlier versions (which took no lock) left beside ``target``."""
+    for suffix in (".export-*", ".old-*"):
+        remove_abandoned(target.parent, f".{glob.escape(target.name)}{suffix}")
 
 
 def _version() -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llamatasks.backends.onnx.manifest import GraphInfo, ValidationReport
-from llamatasks.engine.base import GenerationOptions
+from llamatasks.engine.base import GenerateRequest, GenerationOptions
 from llamatasks_export.errors import ExportValidationError
 
 if TYPE_CHECKING:  # numpy and the engine load with the first export, not on import
@@ -125,8 +125,9 @@ def _onnx_logits(engine: OnnxEngine, ids: list[int]) -> np.ndarray:
 
 def _greedy_agreement(reference: Any, exported: OnnxEngine, prompts: list[list[int]]) -> float:
     options = GenerationOptions(max_new_tokens=GREEDY_TOKENS)  # no stop tokens: always the full length
-    want = reference.generate(prompts, options)
-    got = exported.generate(prompts, options)
+    request = GenerateRequest.of(prompts, options)
+    want = reference.generate(request)
+    got = exported.generate(request)
     shares = []
     for w, g in zip(want, got):
         same = next((i for i, (a, b) in enumerate(zip(w.token_ids, g.token_ids)) if a != b),

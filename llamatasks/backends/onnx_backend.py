@@ -9,19 +9,8 @@ loads, so registering the backend costs nothing where they are not installed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from llamatasks.backends.onnx.manifest import has_manifest
-from llamatasks.engine.base import BackendSpec, Engine, LoadRequest
+from llamatasks.engine.base import Engine, LoadRequest
 from llamatasks.errors import BackendUnavailableError
-from llamatasks.hookspecs import hookimpl
-
-
-@hookimpl(trylast=True)
-def register_backends(register: Callable[[BackendSpec], None]) -> None:
-    """Register the ONNX Runtime backend."""
-    register(BackendSpec(name="onnx", load=load_engine, claims=has_manifest,
-                         description="ONNX Runtime on an exported folder (llamatasks export onnx), CPU or CUDA"))
 
 
 def load_engine(request: LoadRequest) -> Engine:

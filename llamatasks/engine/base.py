@@ -3,23 +3,30 @@
 An engine works on token ids only: tasks build prompts (ids) with the model's
 tokenizer and prompt format, and engines run them. The contract:
 
-* ``generate``: batched generation with a KV cache. Prompts of different
-  lengths are left-padded; results must equal one-by-one generation. Greedy
-  when ``temperature == 0``; seeded when sampling. Generation of a row stops at
-  any of ``stop_token_ids`` (not included in the output) or after
-  ``max_new_tokens``. An optional per-row ``Constraint`` restricts which tokens
-  may come next. ``num_beams > 1`` asks for beam search as transformers defines
-  it (log-probabilities summed over a hypothesis, divided by its length;
-  ``length_penalty`` 1, ``early_stopping`` False); a backend that cannot search
-  beams decodes greedily and says so in its documentation. Engines with
-  ``supports_contrast`` also take a contrast prompt per row (``contrasts``):
-  with ``contrast_weight`` w > 0 (greedy only) the row's next token is the
-  argmax of ``(1 + w) * log p(t | prompt) - w * log p(t | contrast)`` (after the
-  row's penalties, bans and constraint), the contrast prompt being fed the
-  same generated tokens; the others ignore contrasts and decode plainly.
-* ``score``: the summed log-probability of each continuation after a prompt,
-  in one forward pass over the prompt per request.
+* ``generate(GenerateRequest)``: batched generation. Results must equal
+  one-by-one generation. Greedy when ``temperature == 0``; seeded when
+  sampling. A row stops at any of ``stop_token_ids`` (not included in the
+  output), after ``max_new_tokens``, or where the context is full. An optional
+  per-row ``Constraint`` restricts which tokens may come next.
+  ``num_beams > 1`` asks for beam search as transformers defines it
+  (log-probabilities summed over a hypothesis, divided by its length;
+  ``length_penalty`` 1, ``early_stopping`` False). A contrast prompt per row
+  (``contrasts``) with ``contrast_weight`` w > 0 (greedy only) makes the row's
+  next token the argmax of ``(1 + w) * log p(t | prompt) - w * log p(t | contrast)``
+  (after the row's penalties, bans and constraint), the contrast prompt being fed
+  the same generated tokens. Each output also carries the log-probability of
+  every generated token under the model's own distribution (before any rule),
+  where the backend knows it.
+* ``score``: the summed log-probability of each continuation after a prompt.
 
+An engine declares what it can do in ``capabilities``. The runtime checks every
+request against them in one place (``supported``, ``require``): what a request cannot be
+served without (constraints, scoring) is refused with ``CapabilityError``;
+decoding refinements (contrast, beams, n-gram bans) are dropped and the row is
+decoded plainly. An engine is never handed a request it did not declare.
+
+Backends that can prefill and step a KV cache implement
+``llamatasks.engine.stepping.StepEngine`` and inherit generation from it.
 Third-party backends subclass ``Engine`` and register a ``BackendSpec``
 through the ``register_backends`` hook.
 """
@@ -27,12 +34,15 @@ through the ``register_backends`` hook.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Callable, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from llamatasks.errors import CapabilityError, InvalidInputError
 
 MAX_BEAMS = 16
 
@@ -74,12 +84,87 @@ class Constraint(Protocol):
         ...
 
 
+class Capability(str, Enum):
+    """Something an engine can do beyond plain generation."""
+
+    SCORE = "score"  #: ``score`` works (log-probabilities of continuations)
+    CONSTRAINTS = "constraints"  #: per-row ``Constraint`` objects are honoured
+    CONTRAST = "contrast"  #: contrastive decoding with ``contrasts``
+    BEAMS = "beams"  #: beam search (``num_beams > 1``)
+    NO_REPEAT_NGRAM = "no_repeat_ngram"  #: ``no_repeat_ngram_size``, counting the prompt or not
+
+
+#: What the built-in backends can do.
+ALL_CAPABILITIES = frozenset(Capability)
+#: Refused when missing: a task cannot be answered without them.
+REQUIRED = frozenset({Capability.SCORE, Capability.CONSTRAINTS})
+
+
 @dataclass(frozen=True)
 class GenerationOutput:
-    """One generated row: new token ids (stop token excluded) and why it ended."""
+    """One generated row: new token ids (stop token excluded), why it ended, and each token's log-probability.
+
+    ``token_logprobs`` is empty where the backend cannot tell (a server that returns no log-probabilities).
+    """
 
     token_ids: list[int]
     finish_reason: Literal["stop", "length"]
+    token_logprobs: list[float] = field(default_factory=list, compare=False)  # floats differ across backends
+
+
+class GenerateRequest(BaseModel):
+    """One batch to generate: prompts, how to decode them, and each row's constraint and contrast prompt."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    prompts: tuple[tuple[int, ...], ...] = Field(min_length=1)
+    options: GenerationOptions = GenerationOptions()
+    constraints: tuple[Any, ...] | None = Field(default=None, description=(
+        "One Constraint or None per prompt; None: no row is constrained."))
+    contrasts: tuple[tuple[int, ...] | None, ...] | None = Field(default=None, description=(
+        "One contrast prompt (ids) or None per prompt, used when options.contrast_weight > 0."))
+
+    @model_validator(mode="after")
+    def _rows_line_up(self) -> GenerateRequest:
+        if any(len(p) == 0 for p in self.prompts):
+            raise ValueError("every prompt needs at least one token")
+        for name in ("constraints", "contrasts"):
+            rows = getattr(self, name)
+            if rows is not None and len(rows) != len(self.prompts):
+                raise ValueError(f"{name} has {len(rows)} rows for {len(self.prompts)} prompts")
+        return self
+
+    @classmethod
+    def of(cls, prompts: Sequence[Sequence[int]], options: GenerationOptions | None = None,
+           constraints: Sequence[Constraint | None] | None = None,
+           contrasts: Sequence[Sequence[int] | None] | None = None) -> GenerateRequest:
+        """A request from plain sequences; what does not line up raises ``InvalidInputError``."""
+        try:
+            return cls(prompts=prompts, options=options or GenerationOptions(), constraints=constraints,
+                       contrasts=contrasts)
+        except ValidationError as exc:
+            raise InvalidInputError(f"not a valid generation request: {_first_error(exc)}") from exc
+
+    @property
+    def constrained(self) -> bool:
+        return self.constraints is not None and any(c is not None for c in self.constraints)
+
+    @property
+    def contrastive(self) -> bool:
+        return self.options.contrast_weight > 0 and self.contrasts is not None and any(self.contrasts)
+
+    def needs(self) -> set[Capability]:
+        """The capabilities this request uses."""
+        needed = set()
+        if self.constrained:
+            needed.add(Capability.CONSTRAINTS)
+        if self.contrastive:
+            needed.add(Capability.CONTRAST)
+        if self.options.num_beams > 1:
+            needed.add(Capability.BEAMS)
+        if self.options.no_repeat_ngram_size:
+            needed.add(Capability.NO_REPEAT_NGRAM)
+        return needed
 
 
 class ScoreRequest(BaseModel):
@@ -97,20 +182,14 @@ class Engine(ABC):
     backend_name: str = "base"
     device: str = "cpu"
     dtype: str = "float32"
-    supports_contrast: bool = False  # generate() takes contrasts= (contrastive decoding)
+    #: What this engine can do (an instance may narrow it, e.g. after probing a server).
+    capabilities: frozenset[Capability] = frozenset()
+    #: Why a capability is missing and what to do instead, for the ``CapabilityError`` hint.
+    capability_hints: ClassVar[dict[Capability, str]] = {}
 
     @abstractmethod
-    def generate(
-        self,
-        prompts: Sequence[Sequence[int]],
-        options: GenerationOptions,
-        constraints: Sequence[Constraint | None] | None = None,
-    ) -> list[GenerationOutput]:
-        """Generate a continuation for every prompt (one batch).
-
-        An engine with ``supports_contrast`` also accepts ``contrasts``: per row, a
-        contrast prompt's ids or None (see the module docstring).
-        """
+    def generate(self, request: GenerateRequest) -> list[GenerationOutput]:
+        """Generate a continuation for every prompt of ``request`` (one batch)."""
 
     @abstractmethod
     def score(self, requests: Sequence[ScoreRequest]) -> list[list[float]]:
@@ -129,10 +208,78 @@ def trim_at_stop(row: Sequence[int], stop_token_ids: Sequence[int]) -> Generatio
     return GenerationOutput(token_ids=list(row), finish_reason="length")
 
 
+def supported(request: GenerateRequest, engine: Engine) -> GenerateRequest:
+    """``request`` as ``engine`` can serve it: the one place capabilities are enforced.
+
+    A missing required capability (constraints) raises ``CapabilityError``;
+    refinements the engine lacks (contrast, beams, n-gram bans) are dropped, so
+    the row decodes plainly.
+    """
+    missing = request.needs() - set(engine.capabilities)
+    refused = missing & REQUIRED
+    if refused:
+        raise _refusal(engine, min(refused))
+    if not missing:
+        return request
+    options: dict[str, Any] = {}
+    update: dict[str, Any] = {}
+    if Capability.CONTRAST in missing:
+        options["contrast_weight"] = 0.0
+        update["contrasts"] = None
+    if Capability.BEAMS in missing:
+        options["num_beams"] = 1
+    if Capability.NO_REPEAT_NGRAM in missing:
+        options["no_repeat_ngram_size"] = 0
+    return request.model_copy(update={**update, "options": request.options.model_copy(update=options)})
+
+
+def require(engine: Engine, capability: Capability) -> None:
+    """Raise ``CapabilityError`` unless ``engine`` declares ``capability`` (scoring, for the runtime)."""
+    if capability not in engine.capabilities:
+        raise _refusal(engine, capability)
+
+
+def _refusal(engine: Engine, capability: Capability) -> CapabilityError:
+    hint = engine.capability_hints.get(capability, "this task needs a backend that can: torch or onnx")
+    return CapabilityError(f"the {engine.backend_name} backend cannot {_WHAT[capability]}", hint=hint)
+
+
+_WHAT = {
+    Capability.SCORE: "score continuations (sentiment, classify, ner and answer score label likelihoods)",
+    Capability.CONSTRAINTS: "constrain generation token by token (answer quotes its context through a constraint)",
+    Capability.CONTRAST: "decode contrastively",
+    Capability.BEAMS: "search beams",
+    Capability.NO_REPEAT_NGRAM: "ban repeated n-grams",
+}
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else error["msg"]
+
+
+#: The shortest common prefix worth running once for a whole batch (below it, the extra pass costs more).
+MIN_SHARED_PREFIX = 8
+
+
+def shared_prefix(prompts: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens every prompt shares, leaving each at least one token of its own.
+
+    Backends run that prefix once and reuse its KV cache for every row (the
+    system turn of a batch of task prompts; a sentence for all its NER mentions).
+    """
+    if len(prompts) < 2:
+        return 0
+    first, shortest = prompts[0], min(len(p) for p in prompts)
+    n = 0
+    while n < shortest - 1 and all(p[n] == first[n] for p in prompts):
+        n += 1
+    return n
+
+
 def check_token_ids(ids: Sequence[int], vocab_size: int) -> None:
     """Raise on ids outside ``[0, vocab_size)``: runtimes index with them and wrap -1 round to the last row."""
-    from llamatasks.errors import InvalidInputError
-
     bad = [t for t in ids if not 0 <= t < vocab_size]
     if bad:
         raise InvalidInputError(f"token ids {bad[:5]} are outside the vocabulary (0..{vocab_size - 1})",

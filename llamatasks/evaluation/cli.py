@@ -71,6 +71,5 @@ def print_report(report: EvalReport, console: Console) -> None:
 
 
 def write_report(report: EvalReport, path: Path) -> None:
-    """Write the report as indented JSON, creating the parent folder if needed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    """Write the report as indented JSON, atomically, creating the parent folder if needed."""
+    report.save(path)

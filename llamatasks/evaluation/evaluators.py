@@ -6,7 +6,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic
 
-from llamatasks.tasks import summarize, translate
+from llamatasks.tasks.summarize import SummarizeOptions
+from llamatasks.tasks.translate import TranslateOptions
 
 from . import baselines
 from .data import (
@@ -156,8 +157,8 @@ TASK_SPECS: dict[EvalTask, TaskSpec[Any]] = {
     "sentiment": TaskSpec("sentiment", SentimentExample, evaluate_sentiment, needs=("sklearn",)),
     "ner": TaskSpec("ner", NerExample, evaluate_ner),
     "summarize": TaskSpec("summarize", SummarizationExample, evaluate_summaries, needs=("rouge_score",),
-                          default_beams=summarize.BEAMS),
+                          default_beams=SummarizeOptions.model_fields["num_beams"].default),
     "translate": TaskSpec("translate", TranslationExample, evaluate_translations, needs=("sacrebleu",),
-                          default_beams=translate.BEAMS),
+                          default_beams=TranslateOptions.model_fields["num_beams"].default),
 }
 """The tasks ``run_eval`` can score, by canonical name."""

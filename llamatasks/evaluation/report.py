@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from llamatasks.files import write_text_atomic
 
 from .data import EvalTask
 
@@ -40,6 +43,14 @@ class EvalReport(BaseModel):
     settings: dict[str, SettingValue] = Field(default_factory=dict)
     seconds: float = Field(ge=0, description="Wall time of predicting and scoring; model loading excluded.")
     llamatasks_version: str
+
+    def save(self, path: Path) -> None:
+        """Write the report to ``path`` as indented JSON, creating the parent folder if needed.
+
+        The file is replaced atomically (a temporary file beside it, then a
+        rename): a reader, or a run killed mid-write, never sees half a report.
+        """
+        write_text_atomic(path, self.model_dump_json(indent=2) + "\n")
 
     def to_table(self) -> Table:
         """The run (model, data, settings) and then its overall metrics, as a two-column rich table."""

@@ -51,7 +51,7 @@ def run_eval(
         max_words: Summary word budget; by default the mean reference length, rounded. The naive
             baseline does not use it: its prompt asks for one sentence.
         num_beams: Beam search width for ``summarize`` and ``translate`` (1 decodes greedily);
-            by default the task's own default (4).
+            by default the task's own ``Options`` default (1: greedy).
         progress: Show a progress bar; ``None`` shows it only when stderr is a terminal.
 
     Returns:

@@ -246,12 +246,12 @@ class Registry:
         self._command_apps.append(app)
         import typer
 
-        builtin = {name for name, _, _ in _commands_of(app)}
+        builtin = {name for name, _, _ in commands_of(app)}
         for owner, plugin in self._implementers("register_commands"):
             staging = typer.Typer()
             if not self._call("register_commands", owner, plugin, app=staging):
                 continue
-            for name, info, is_group in _commands_of(staging):
+            for name, info, is_group in commands_of(staging):
                 if name is None:
                     self._report(owner, "added a command group without a name; ignored")
                 elif name in builtin:
@@ -331,7 +331,7 @@ class Registry:
                               hint="run `llamatasks plugins` to list the prompt formats") from None
 
 
-def _commands_of(app: typer.Typer) -> list[tuple[str | None, Any, bool]]:
+def commands_of(app: typer.Typer) -> list[tuple[str | None, Any, bool]]:
     """``(name, info, is_group)`` for each command and command group added to a typer app."""
     from typer.main import get_command_name
 

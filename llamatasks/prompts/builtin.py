@@ -1,10 +1,9 @@
-"""The built-in prompt formats, registered through the plugin hook."""
+"""The built-in prompt formats (registered by ``llamatasks.plugins.default_plugins.prompt_formats``)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from llamatasks.hookspecs import hookimpl
 from llamatasks.prompts.formats import PromptFormat
 
 # Base models (LLaMA 1, base LLaMA 2/3, OpenLLaMA) continue text rather than
@@ -21,6 +20,15 @@ LLAMA3_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}"
     "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
+
+# Llama 4 instruct: LLaMA 3's layout with renamed header and end-of-turn tokens,
+# no default system turn, and the content as given (Meta's template trims only
+# the system message).
+LLAMA4_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{{ '<|header_start|>' + message['role'] + '<|header_end|>\n\n' + message['content'] + '<|eot|>' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|header_start|>assistant<|header_end|>\n\n' }}{% endif %}"
 )
 
 LLAMA2_TEMPLATE = (
@@ -50,6 +58,15 @@ def _contains(*needles: str) -> Callable[[str | None], bool]:
 
 
 BUILTIN_FORMATS: tuple[PromptFormat, ...] = (
+    PromptFormat(
+        name="llama4",
+        # As llama.cpp detects it: LLaMA 3's header tokens renamed.
+        detect=_contains("<|header_start|>", "<|header_end|>"),
+        template=LLAMA4_TEMPLATE,
+        stop_tokens=("<|eot|>", "<|end_of_text|>", "<|eom|>"),
+        priority=45,
+        description="Llama 4 instruct: <|header_start|>role<|header_end|> ... <|eot|>",
+    ),
     PromptFormat(
         name="llama3",
         detect=_contains("<|start_header_id|>", "<|end_header_id|>"),
@@ -103,10 +120,3 @@ BUILTIN_FORMATS: tuple[PromptFormat, ...] = (
         description="base models: few-shot completion prompts, no chat turns",
     ),
 )
-
-
-@hookimpl(trylast=True)
-def register_prompt_formats(register: Callable[[PromptFormat], None]) -> None:
-    """Register the built-in prompt formats."""
-    for fmt in BUILTIN_FORMATS:
-        register(fmt)

@@ -1,38 +1,49 @@
 """Render messages into token ids without letting user text hijack the prompt.
 
-The template is rendered with a private-use sentinel in place of every piece
-of user text. The rendered string is then cut at the special tokens the
-*template* wrote (user text is not in it yet, so every special token found is
-the template's), and user text is spliced back and encoded with special
-tokens split. When user text contains neither special-token strings nor the
-format's plain-text markers, the whole string is encoded in one pass, which
-gives exactly the ids of ``tokenizer.apply_chat_template``.
+Jinja renders strings, so while the template runs every ``User`` piece is
+stood in for by a placeholder: two private-use characters chosen per call so
+that they occur in no text the template is given (caller strings, user text,
+the template itself, BOS/EOS), with the piece's index between them. Every
+such character in the rendered string is therefore one of ours (a stray one
+means the template cut its content, and is refused); the string is cut there
+into trusted pieces (template and caller instructions) and user texts, and
+nothing downstream looks for a marker again.
+
+Trusted pieces are encoded with special tokens parsed, user texts with
+special tokens split; a special-token string counts as the template's only
+when it lies inside one trusted piece. When no special-token string or
+plain-text marker overlaps a user text, the whole string is encoded in one
+pass, which gives exactly the ids of ``tokenizer.apply_chat_template``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Literal, Union
+from itertools import chain
+from typing import Any, Literal
 
-from llamatasks.errors import PromptFormatError
+from llamatasks.errors import InputTypeError, InvalidInputError, PromptFormatError
 from llamatasks.prompts.formats import PromptFormat
 from llamatasks.tokenizer import Tokenizer
 
-_SENTINEL = re.compile("\ue000(\\d+)\ue001")
+# Placeholder characters come from the private-use areas: real text and
+# templates almost never use them, so the first free pair is found at once,
+# and there are 137,000 of them to choose from.
+_PRIVATE_USE = (range(0xE000, 0xF900), range(0xF0000, 0xFFFFE), range(0x100000, 0x10FFFE))
 
 
 @dataclass(frozen=True)
 class User:
-    """Untrusted text (a review, a document) to splice into a prompt."""
+    """Untrusted text (a review, a document, a label) to splice into a prompt."""
 
     text: str
 
 
-Content = Union[str, User, Sequence[Union[str, User]]]
+Content = str | User | Sequence[str | User]
 
 
 @dataclass(frozen=True)
@@ -52,26 +63,85 @@ class Prompt:
     tokens: list[str]
 
 
-class _Slots:
-    """Collects user texts and hands out their sentinels."""
+@dataclass(frozen=True)
+class _Piece:
+    """A run of the rendered prompt: trusted (template, our instructions) or user text."""
 
-    def __init__(self) -> None:
+    text: str
+    trusted: bool
+
+
+def _parts(content: Content) -> list[str | User]:
+    """The pieces of ``content``, checked: a bad type is the caller's error, not a Jinja traceback."""
+    if isinstance(content, (str, User)):
+        return [content]
+    parts = list(content) if isinstance(content, Sequence) else [content]
+    for part in parts:
+        if not isinstance(part, (str, User)) or isinstance(part, User) and not isinstance(part.text, str):
+            raise InputTypeError(f"prompt content must be str or User(str), got {part!r}",
+                                 hint="wrap untrusted text as User(text) and pass strings only")
+    return parts
+
+
+def _unused_chars(used: set[str], count: int) -> list[str]:
+    """The first ``count`` private-use characters not in ``used``."""
+    free = (c for c in map(chr, chain.from_iterable(_PRIVATE_USE)) if c not in used)
+    found = [c for _, c in zip(range(count), free)]
+    if len(found) < count:
+        raise InvalidInputError("the prompt text uses every Unicode private-use character",
+                                hint="remove private-use characters (U+E000-U+F8FF, planes 15-16) from the text")
+    return found
+
+
+class _Slots:
+    """Stands in for ``User`` texts while the template renders, and finds them again.
+
+    Args:
+        known: Every string the template can see or contains; the placeholder
+            characters are chosen absent from all of them, so they cannot
+            collide with anything a caller wrote.
+    """
+
+    def __init__(self, known: Iterable[str]) -> None:
+        used: set[str] = set()
+        for text in known:
+            used.update(text)
+        self.open, self.close = _unused_chars(used, 2)
+        self._pattern = re.compile(f"{re.escape(self.open)}([0-9]+){re.escape(self.close)}")
         self.texts: list[str] = []
 
-    def flatten(self, content: Content) -> str:
-        if isinstance(content, (str, User)):
-            content = [content]
+    def stand_in(self, content: Content) -> str:
+        """``content`` as one string, each ``User`` piece replaced by its placeholder."""
         out = []
-        for part in content:
+        for part in _parts(content):
             if isinstance(part, User):
-                out.append(f"\ue000{len(self.texts)}\ue001")
+                out.append(f"{self.open}{len(self.texts)}{self.close}")
                 self.texts.append(part.text)
             else:
                 out.append(part)
         return "".join(out)
 
-    def fill(self, text: str) -> str:
-        return _SENTINEL.sub(lambda m: self.texts[int(m.group(1))], text)
+    def split(self, rendered: str) -> list[_Piece]:
+        """Cut the rendered string into trusted pieces and the user texts they surround."""
+        parts = self._pattern.split(rendered)
+        pieces = []
+        for i, part in enumerate(parts):
+            if i % 2 == 1 and int(part) < len(self.texts):
+                pieces.append(_Piece(self.texts[int(part)], trusted=False))
+            elif i % 2 == 1 or self.open in part or self.close in part:
+                # Only a template that cuts or rewrites its content gets here.
+                raise PromptFormatError("the chat template altered the text of a message",
+                                        hint="pass prompt_format= to use a built-in format")
+            elif part:
+                pieces.append(_Piece(part, trusted=True))
+        return pieces
+
+
+def _call_texts(messages: Sequence[Message], answer_prefix: Content) -> Iterator[str]:
+    """Every caller string of one render call, trusted or not."""
+    for content in chain((m.content for m in messages), [answer_prefix]):
+        for part in _parts(content):
+            yield part.text if isinstance(part, User) else part
 
 
 @lru_cache(maxsize=32)
@@ -94,6 +164,12 @@ def _compile(template: str) -> Any:
                                 hint="pass prompt_format= to use a built-in format") from exc
 
 
+def _alternation(strings: Iterable[str]) -> re.Pattern[str] | None:
+    """A pattern matching any of ``strings``, longest first; None when there are none."""
+    ordered = sorted(set(strings), key=len, reverse=True)
+    return re.compile("(" + "|".join(map(re.escape, ordered)) + ")") if ordered else None
+
+
 class PromptRenderer:
     """Renders ``Message`` lists for one model (its tokenizer, format and template)."""
 
@@ -107,19 +183,30 @@ class PromptRenderer:
                                     hint="pass prompt_format= naming a built-in format")
         self.template = template
         self.add_bos = add_bos
-        specials = tokenizer.special_strings
-        self._special_re = re.compile("(" + "|".join(map(re.escape, specials)) + ")") if specials else None
+        self._special_re = _alternation(tokenizer.special_strings)
+        self._marker_re = _alternation(fmt.plain_markers)
+        # Strings whose ids differ when user text is encoded on its own, by length.
+        self._controls: dict[int, list[str]] = {}
+        for control in {*tokenizer.special_strings, *fmt.plain_markers}:
+            self._controls.setdefault(len(control), []).append(control)
+        # What the template sees besides the messages: placeholders must avoid it too.
+        self._template_inputs = (template, tokenizer.bos_token, tokenizer.eos_token, fmt.answer_lead)
 
     def render(self, messages: Sequence[Message], answer_prefix: Content = "") -> Prompt:
-        """Token ids of ``messages`` followed by the start of the answer turn."""
-        slots = _Slots()
-        flat = [{"role": m.role, "content": slots.flatten(m.content)} for m in messages]
+        """Token ids of ``messages`` followed by the start of the answer turn.
+
+        Any content, including ``answer_prefix``, may mix strings (our
+        instructions, parsed like the template's own text) with ``User`` pieces
+        (encoded as plain text: special-token strings in them stay text).
+        """
+        roles = (str(m.role) for m in messages)
+        slots = _Slots(chain(self._template_inputs, roles, _call_texts(messages, answer_prefix)))
+        flat = [{"role": m.role, "content": slots.stand_in(m.content)} for m in messages]
         text = self._render_template(flat)
-        prefix = slots.flatten(answer_prefix)
+        prefix = slots.stand_in(answer_prefix)
         if prefix:
             text += self.format.answer_lead + prefix
-        ids = self._encode(text, slots)
-        ids = self._apply_bos(ids)
+        ids = self._apply_bos(self._encode(slots.split(text)))
         return Prompt(ids=ids, text=self.tokenizer.decode(ids, skip_special=False), tokens=self.tokenizer.tokens(ids))
 
     def _render_template(self, messages: list[dict[str, str]]) -> str:
@@ -133,34 +220,55 @@ class PromptRenderer:
         except Exception as exc:
             raise PromptFormatError(f"the chat template failed to render: {exc}") from exc
 
-    def _encode(self, text: str, slots: _Slots) -> list[int]:
-        if not any(self._is_dangerous(t) for t in slots.texts):
-            return self.tokenizer.encode_trusted(slots.fill(text))
+    def _encode(self, pieces: list[_Piece]) -> list[int]:
+        if not self._user_text_touches_controls(pieces):
+            return self.tokenizer.encode_trusted("".join(p.text for p in pieces))
+        return self._encode_apart(pieces)
+
+    def _user_text_touches_controls(self, pieces: list[_Piece]) -> bool:
+        """Whether a special-token string or plain marker overlaps user text or is cut by it.
+
+        A control string counts as the template's only when it lies within one
+        trusted piece: one formed across a user text (``"<|eot"`` + user
+        ``"_id|>"``), or around an empty one, must not become the control token.
+        """
+        joined = "".join(p.text for p in pieces)
+        start = 0
+        for piece in pieces:
+            end = start + len(piece.text)
+            if not piece.trusted:
+                for length, controls in self._controls.items():
+                    # Exactly the occurrences that overlap [start, end), or span an empty one.
+                    window = joined[max(0, start - length + 1):end + length - 1]
+                    if any(c in window for c in controls):
+                        return True
+            start = end
+        return False
+
+    def _encode_apart(self, pieces: list[_Piece]) -> list[int]:
+        """Template specials as their ids, all text between them with special tokens split."""
         ids: list[int] = []
-        pieces = self._special_re.split(text) if self._special_re else [text]
-        for i, piece in enumerate(pieces):
-            if i % 2 == 1:  # a special token written by the template
-                token_id = self.tokenizer.token_id(piece)
-                ids.extend([token_id] if token_id is not None else self.tokenizer.encode_trusted(piece))
-            elif piece:
+        run: list[tuple[str, bool]] = []  # (text, is_a_marker_to_break) since the last special
+        after_special = False
+        for piece in pieces:
+            if not piece.trusted:
+                run.extend(self._split_markers(piece.text))
+                continue
+            parts = self._special_re.split(piece.text) if self._special_re else [piece.text]
+            for k, part in enumerate(parts):
+                if k % 2 == 0:
+                    run.append((part, False))
+                    continue
                 # Text after a special token is encoded the way the tokenizer would
                 # encode it in one pass, with or without a dummy-prefix space.
-                standalone = i == 0 or self.tokenizer.space_after_special
-                ids.extend(self._encode_plain(piece, slots, standalone))
-        return ids
+                ids.extend(self._encode_run(run, not after_special or self.tokenizer.space_after_special))
+                token_id = self.tokenizer.token_id(part)
+                ids.extend([token_id] if token_id is not None else self.tokenizer.encode_trusted(part))
+                run, after_special = [], True
+        return ids + self._encode_run(run, not after_special or self.tokenizer.space_after_special)
 
-    def _is_dangerous(self, text: str) -> bool:
-        markers = (*self.tokenizer.special_strings, *self.format.plain_markers)
-        return any(m in text for m in markers)
-
-    def _encode_plain(self, piece: str, slots: _Slots, standalone: bool) -> list[int]:
-        """Template text plus user text; markers inside user text tokenized apart."""
-        chunks: list[tuple[str, bool]] = []  # (text, is_a_marker_to_break)
-        for j, part in enumerate(_SENTINEL.split(piece)):
-            if j % 2 == 0:
-                chunks.append((part, False))
-            else:
-                chunks.extend(self._split_markers(slots.texts[int(part)]))
+    def _encode_run(self, chunks: list[tuple[str, bool]], standalone: bool) -> list[int]:
+        """Text between two template specials; markers from user text tokenized apart."""
         ids: list[int] = []
         pending = ""
         for chunk, is_marker in chunks:
@@ -184,11 +292,9 @@ class PromptRenderer:
         return ids
 
     def _split_markers(self, user_text: str) -> list[tuple[str, bool]]:
-        markers = self.format.plain_markers
-        if not markers:
+        if self._marker_re is None:
             return [(user_text, False)]
-        pattern = "(" + "|".join(map(re.escape, sorted(markers, key=len, reverse=True))) + ")"
-        return [(part, k % 2 == 1) for k, part in enumerate(re.split(pattern, user_text)) if part]
+        return [(part, k % 2 == 1) for k, part in enumerate(self._marker_re.split(user_text)) if part]
 
     def _apply_bos(self, ids: list[int]) -> list[int]:
         bos = self.tokenizer.bos_id

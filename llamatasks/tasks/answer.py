@@ -11,40 +11,63 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from llamatasks.engine.base import GenerationOptions, GenerationOutput, ScoreRequest
-from llamatasks.errors import InvalidInputError
 from llamatasks.prompts.render import Message, Prompt, User
 from llamatasks.results import Answer
 from llamatasks.tasks.base import Task, TaskModel
 from llamatasks.tasks.chunking import Chunk
 from llamatasks.tasks.common import split_for
-from llamatasks.tasks.inputs import valid_unicode
+from llamatasks.tasks.options import Flag, OptionText, TaskOptions
 
 _MAX_ANSWER_TOKENS = 48
 
 
+class AnswerOptions(TaskOptions):
+    """Options of ``answer``: the question asked of each context."""
+
+    task_name = "answer"
+
+    question: Annotated[OptionText, Flag(positional=True)] = Field(description=(
+        "The question; the answer is a span of the context that answers it."))
+
+
 class SubstringConstraint:
-    """Allows only token sequences that occur contiguously in ``source_ids``."""
+    """Allows only token sequences that occur contiguously in ``source_ids``.
+
+    Each step extends the previous step's matches instead of searching the
+    source again (a step costs the number of places the answer so far occurs,
+    not the length of the context), so long contexts stay fast.
+    """
 
     def __init__(self, source_ids: Sequence[int], stop_ids: Sequence[int], final_ids: Sequence[int] = ()) -> None:
         self.source = list(source_ids)
         self.stop = list(stop_ids)
         self.final = set(final_ids)  # tokens that end a sentence: the answer ends with them
         self.starts = sorted(set(self.source) - self.final)
+        # generated prefix -> the positions in source right after each occurrence of it
+        self._after: dict[tuple[int, ...], list[int]] = {(): list(range(len(self.source)))}
 
     def allowed_tokens(self, generated: Sequence[int]) -> Sequence[int] | None:
         if not generated:
             return self.starts
         if generated[-1] in self.final:
             return self.stop
-        n = len(generated)
-        nexts = {self.source[i + n] for i in range(len(self.source) - n)
-                 if self.source[i:i + n] == list(generated)}
+        nexts = {self.source[i] for i in self._ends(tuple(generated)) if i < len(self.source)}
         return sorted(nexts) + self.stop
+
+    def _ends(self, prefix: tuple[int, ...]) -> list[int]:
+        known = self._after.get(prefix)
+        if known is None:
+            token = prefix[-1]
+            known = [i + 1 for i in self._ends(prefix[:-1]) if i < len(self.source) and self.source[i] == token]
+            if len(self._after) > 4096:  # many beams over a long answer: start over rather than grow
+                self._after = {(): self._after[()]}
+            self._after[prefix] = known
+        return known
 
 
 def locate(context: str, answer: str) -> tuple[int, int] | None:
@@ -56,12 +79,13 @@ def locate(context: str, answer: str) -> tuple[int, int] | None:
     return (start, start + len(answer)) if start >= 0 else None
 
 
-class AnswerTask(Task):
+class AnswerTask(Task[AnswerOptions]):
     """``answer(question, context)``: a span of the context, never invented text."""
 
     name = "answer"
     result_type = Answer
     description = "extractive question answering; the answer is a span of the context with offsets"
+    Options = AnswerOptions
 
     def _prompt(self, model: TaskModel, context: str, question: str) -> Prompt:
         messages = [Message("system", "You answer questions by quoting the text."),
@@ -71,20 +95,13 @@ class AnswerTask(Task):
         # (" Steve", with its space), the form context tokens take.
         return model.renderer.render(messages, answer_prefix="Answer:")
 
-    def _question(self, options: dict[str, Any]) -> str:
-        question = options.get("question")
-        if not isinstance(question, str) or not question.strip():
-            raise InvalidInputError("answer needs question= as non-empty text",
-                                    hint='e.g. answer("Who founded Apple?", context=text)')
-        return valid_unicode(question, "question")
-
-    def prompts(self, model: TaskModel, text: str, **options: Any) -> list[Prompt]:
-        question = self._question(options)
+    def prompts(self, model: TaskModel, text: str, options: AnswerOptions) -> list[Prompt]:
+        question = options.question
         chunks = split_for(model, text, lambda t: self._prompt(model, t, question), reserve=_MAX_ANSWER_TOKENS)
         return [self._prompt(model, c.text, question) for c in chunks]
 
-    def run(self, model: TaskModel, texts: list[str], **options: Any) -> Sequence[BaseModel]:
-        question = self._question(options)
+    def run(self, model: TaskModel, texts: list[str], options: AnswerOptions) -> Sequence[BaseModel]:
+        question = options.question
         started = time.perf_counter()
         results = []
         for context in texts:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from llamatasks.engine.base import (
+    Capability,
     Constraint,
     GenerationOptions,
     GenerationOutput,
@@ -18,7 +19,10 @@ from llamatasks.profile import ModelProfile
 from llamatasks.prompts.formats import PromptFormat
 from llamatasks.prompts.render import Prompt, PromptRenderer
 from llamatasks.results import Provenance
+from llamatasks.tasks.options import TaskOptions
 from llamatasks.tokenizer import Tokenizer
+
+OptionsT = TypeVar("OptionsT", bound=TaskOptions)
 
 
 class TaskModel(Protocol):
@@ -45,23 +49,29 @@ class TaskModel(Protocol):
         """Provenance record for one result."""
         ...
 
+    def supports(self, capability: Capability) -> bool:
+        """Whether the engine declares ``capability`` (a task may drop an optional refinement without it)."""
+        ...
 
-class Task(ABC):
+
+class Task(ABC, Generic[OptionsT]):
     """A typed NLP task. Register instances through the ``register_tasks`` hook.
 
-    ``run`` takes a list of validated, non-empty texts and returns one result
-    per text; ``prompts`` returns the prompt(s) ``run`` would send for one text,
-    so users can see exactly what the model is asked.
+    ``Options`` declares the task's settings (a ``TaskOptions`` model); ``run``
+    gets a validated instance and a list of validated, non-empty texts and
+    returns one result per text; ``prompts`` returns the prompt(s) ``run``
+    would send for one text, so users can see exactly what the model is asked.
     """
 
     name: ClassVar[str]
     result_type: ClassVar[type[BaseModel]]
     description: ClassVar[str] = ""
+    Options: ClassVar[type[TaskOptions]] = TaskOptions
 
     @abstractmethod
-    def run(self, model: TaskModel, texts: list[str], **options: Any) -> Sequence[BaseModel]:
+    def run(self, model: TaskModel, texts: list[str], options: OptionsT) -> Sequence[BaseModel]:
         """One result per text."""
 
     @abstractmethod
-    def prompts(self, model: TaskModel, text: str, **options: Any) -> list[Prompt]:
+    def prompts(self, model: TaskModel, text: str, options: OptionsT) -> list[Prompt]:
         """The prompts sent for ``text`` (the first ones, for long inputs)."""

@@ -5,19 +5,51 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, field_validator
 
-from llamatasks.errors import InvalidInputError
 from llamatasks.prompts.render import Message, Prompt, User
 from llamatasks.results import Classification, Sentiment
 from llamatasks.tasks.base import Task, TaskModel
 from llamatasks.tasks.common import split_for
-from llamatasks.tasks.inputs import positive_int, valid_unicode
-from llamatasks.tasks.scoring import label_distributions
+from llamatasks.tasks.options import Flag, OptionText, TaskOptions
+from llamatasks.tasks.scoring import calibrate, content_free_prior, label_distributions
 
 SENTIMENT_LABELS = ("positive", "negative", "neutral")
+_PHRASINGS = 4
+
+
+def _distinct(labels: tuple[str, ...]) -> tuple[str, ...]:
+    if len(labels) < 2 or len(set(labels)) != len(labels):
+        raise ValueError("labels must be two or more distinct labels")
+    return labels
+
+
+class SentimentOptions(TaskOptions):
+    """Options of ``sentiment``."""
+
+    task_name = "sentiment"
+
+    labels: Annotated[tuple[Literal["positive", "negative", "neutral"], ...], Flag("--labels", "-l", split=",")] = (
+        Field(default=("positive", "negative"), description=(
+            "Two or three of positive, negative and neutral; use classify for other labels.")))
+    phrasings: int = Field(default=_PHRASINGS, ge=1, le=_PHRASINGS, strict=True, description=(
+        "How many phrasings of the question are scored and averaged (a prompt ensemble): 4 scored 0.903 "
+        "accuracy on the dev set, the first alone 0.883; all run in one batch."))
+
+    _labels_distinct = field_validator("labels")(_distinct)
+
+
+class ClassifyOptions(TaskOptions):
+    """Options of ``classify``."""
+
+    task_name = "classify"
+
+    labels: Annotated[tuple[OptionText, ...], Flag("--labels", "-l", split=",")] = Field(description=(
+        'Two or more distinct labels to choose from, e.g. ["sports", "politics", "science"].'))
+
+    _labels_distinct = field_validator("labels")(_distinct)
 CONTENT_FREE = ("N/A", "[MASK]", "")
 
 # Few-shot examples for base models (completion prompts), written for
@@ -37,16 +69,17 @@ class Phrasing:
     (question, bare answer) to 0.85 accuracy before calibration.
     """
 
-    question: str
+    question: str | tuple[str | User, ...]  # caller text in it (classify's labels) is User text
     answer_prefix: str
     text_first: bool = False  # the text, then the question
 
     def ask(self, text: str | User) -> list[str | User]:
         """The user turn: the question and ``text``, in this phrasing's order."""
-        return [text, "\n\n", self.question] if self.text_first else [self.question, "\n\n", text]
+        question = [self.question] if isinstance(self.question, str) else list(self.question)
+        return [text, "\n\n", *question] if self.text_first else [*question, "\n\n", text]
 
 
-class _LabelScoringTask(Task):
+class _LabelScoringTask(Task[Any]):
     """Shared machinery: prompts per chunk and phrasing, score labels, average phrasings, aggregate chunks.
 
     Each phrasing's label distribution is calibrated against its own
@@ -55,10 +88,7 @@ class _LabelScoringTask(Task):
 
     result_type: ClassVar[type[BaseModel]]
 
-    def _phrasings(self, labels: Sequence[str], options: dict[str, Any]) -> tuple[Phrasing, ...]:
-        raise NotImplementedError
-
-    def _labels(self, options: dict[str, Any]) -> list[str]:
+    def _phrasings(self, labels: Sequence[str], options: Any) -> tuple[Phrasing, ...]:
         raise NotImplementedError
 
     def _examples(self, model: TaskModel, phrasing: Phrasing) -> list[Message]:
@@ -77,25 +107,20 @@ class _LabelScoringTask(Task):
 
         return [c.text for c in split_for(model, text, longest, reserve=8)]
 
-    def prompts(self, model: TaskModel, text: str, **options: Any) -> list[Prompt]:
-        phrasings = self._phrasings(self._labels(options), options)
+    def prompts(self, model: TaskModel, text: str, options: Any) -> list[Prompt]:
+        phrasings = self._phrasings(options.labels, options)
         return [self._prompt(model, chunk, p) for chunk in self._chunks(model, text, phrasings) for p in phrasings]
 
-    def run(self, model: TaskModel, texts: list[str], **options: Any) -> Sequence[BaseModel]:
-        labels = self._labels(options)
+    def run(self, model: TaskModel, texts: list[str], options: Any) -> Sequence[BaseModel]:
+        labels = list(options.labels)
         phrasings = self._phrasings(labels, options)
         started = time.perf_counter()
         chunks = [self._chunks(model, t, phrasings) for t in texts]
         flat = [c for text_chunks in chunks for c in text_chunks]
         verbalizers = {label: [label] for label in labels}
-        per_phrasing, tokens = [], [0] * len(flat)
-        for phrasing in phrasings:
-            prompts = [self._prompt(model, c, phrasing) for c in flat]
-            tokens = [n + len(p.ids) for n, p in zip(tokens, prompts)]
-            # Contextual calibration: divide by the label probabilities the model
-            # gives content-free inputs (dev set: 0.847 -> 0.883 accuracy with one phrasing).
-            free = [self._prompt(model, text, phrasing) for text in CONTENT_FREE]
-            per_phrasing.append(label_distributions(model, prompts, verbalizers, lead=" ", content_free=free))
+        prompts = [[self._prompt(model, c, phrasing) for c in flat] for phrasing in phrasings]
+        tokens = [sum(len(each[i].ids) for each in prompts) for i in range(len(flat))]
+        per_phrasing = self._scored(model, phrasings, prompts, verbalizers)
         dists = iter([_weighted_mean(list(each), [1] * len(phrasings)) for each in zip(*per_phrasing)])
         used = iter(tokens)
         seconds = (time.perf_counter() - started) / len(texts)
@@ -108,6 +133,28 @@ class _LabelScoringTask(Task):
             prov = model.provenance(tokens_in=sum(chunk_tokens), tokens_out=0, seconds=seconds, chunks=len(text_chunks))
             results.append(self.result_type(label=label, score=scores[label], scores=scores, provenance=prov))
         return results
+
+
+    #: Score every phrasing's prompts in one engine batch (False: one batch per phrasing, the old way,
+    #: kept for bench/bench_core.py to measure against).
+    batch_phrasings: ClassVar[bool] = True
+
+    def _scored(self, model: TaskModel, phrasings: Sequence[Phrasing], prompts: list[list[Prompt]],
+                verbalizers: dict[str, list[str]]) -> list[list[dict[str, float]]]:
+        """Calibrated label distributions, ``[phrasing][chunk]``.
+
+        Contextual calibration divides by the label probabilities the model gives
+        content-free inputs in the same phrasing (dev set: 0.847 -> 0.883 accuracy
+        with one phrasing); the priors are cached per model.
+        """
+        free = [[self._prompt(model, text, phrasing) for text in CONTENT_FREE] for phrasing in phrasings]
+        if not self.batch_phrasings:
+            return [label_distributions(model, each, verbalizers, lead=" ", content_free=cf)
+                    for each, cf in zip(prompts, free)]
+        raw = label_distributions(model, [p for each in prompts for p in each], verbalizers, lead=" ")
+        n = len(prompts[0])
+        return [[calibrate(d, content_free_prior(model, cf, verbalizers, lead=" ")) for d in raw[k * n:(k + 1) * n]]
+                for k, cf in enumerate(free)]
 
 
 def _weighted_mean(dists: list[dict[str, float]], weights: list[int]) -> dict[str, float]:
@@ -129,6 +176,7 @@ class SentimentTask(_LabelScoringTask):
 
     name = "sentiment"
     result_type = Sentiment
+    Options = SentimentOptions
     description = "positive/negative (optionally neutral) sentiment as probabilities"
     phrasings = (
         Phrasing("What is the sentiment of this text?", "The sentiment of this text is"),
@@ -137,22 +185,8 @@ class SentimentTask(_LabelScoringTask):
         Phrasing("Describe the tone of this review.", "Overall, the tone of the review is"),
     )
 
-    def _phrasings(self, labels: Sequence[str], options: dict[str, Any]) -> tuple[Phrasing, ...]:
-        count = options.get("phrasings")
-        if count is None:
-            return self.phrasings
-        if positive_int("phrasings", count) > len(self.phrasings):
-            raise InvalidInputError(f"phrasings must be from 1 to {len(self.phrasings)}, got {count}",
-                                    hint="the sentiment task has that many phrasings of its question to average")
-        return self.phrasings[:count]
-
-    def _labels(self, options: dict[str, Any]) -> list[str]:
-        labels = list(options.get("labels") or ("positive", "negative"))
-        unknown = [label for label in labels if label not in SENTIMENT_LABELS]
-        if unknown or len(set(labels)) < 2:
-            raise InvalidInputError(f"unsupported sentiment labels {labels!r}",
-                                    hint=f"choose two or more of {SENTIMENT_LABELS}; use classify() for other labels")
-        return labels
+    def _phrasings(self, labels: Sequence[str], options: SentimentOptions) -> tuple[Phrasing, ...]:
+        return self.phrasings[:options.phrasings]
 
     def _examples(self, model: TaskModel, phrasing: Phrasing) -> list[Message]:
         if model.prompt_format.chat:
@@ -169,18 +203,10 @@ class ClassifyTask(_LabelScoringTask):
 
     name = "classify"
     result_type = Classification
+    Options = ClassifyOptions
     description = "zero-shot classification into caller-given labels"
 
-    def _labels(self, options: dict[str, Any]) -> list[str]:
-        labels = options.get("labels")
-        if not labels or isinstance(labels, str) or not all(isinstance(x, str) and x.strip() for x in labels):
-            raise InvalidInputError("classify needs labels=[...] with at least two non-empty strings",
-                                    hint='e.g. classify(text, labels=["sports", "politics", "science"])')
-        labels = [valid_unicode(x.strip(), f"label {x.strip()!r}") for x in labels]
-        if len(set(labels)) != len(labels) or len(labels) < 2:
-            raise InvalidInputError(f"labels must be two or more distinct strings, got {labels!r}")
-        return labels
-
-    def _phrasings(self, labels: Sequence[str], options: dict[str, Any]) -> tuple[Phrasing, ...]:
-        return (Phrasing(f"Which category does this text belong to: {', '.join(labels)}?",
+    def _phrasings(self, labels: Sequence[str], options: ClassifyOptions) -> tuple[Phrasing, ...]:
+        # The labels are the caller's text: spliced as User text, they can never become special tokens.
+        return (Phrasing(("Which category does this text belong to: ", User(", ".join(labels)), "?"),
                          "The category of this text is"),)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from llamatasks.engine.base import MAX_BEAMS
 from llamatasks.errors import InputTypeError, InvalidInputError
+from llamatasks.tasks.normalize import has_visible_content
 
 # A surrogate code point on its own is not text: tokenizers cannot encode it.
 # It comes from decoding with errors="surrogateescape" or from broken JSON escapes.
@@ -32,8 +35,10 @@ def _check(text: Any, index: int | None) -> str:
     where = "" if index is None else f" at index {index}"
     if not isinstance(text, str):
         raise InputTypeError(f"expected text{where}, got {type(text).__name__}", hint="pass str values only")
-    if not text.strip():
-        raise InvalidInputError(f"text{where} is empty or only whitespace", hint="pass text with some content")
+    # Zero-width spaces, a BOM or NULs show nothing: a model would still answer with confidence.
+    if not has_visible_content(text):
+        raise InvalidInputError(f"text{where} is empty or only whitespace (or invisible characters such as "
+                                "zero-width spaces, a BOM or NULs)", hint="pass text with some visible content")
     return valid_unicode(text, f"text{where}")
 
 
@@ -63,3 +68,23 @@ def beam_count(value: Any, default: int) -> int:
         raise InvalidInputError(f"num_beams must be at most {MAX_BEAMS}, got {value}",
                                 hint="4 is the default for summarize and translate; 1 is fastest")
     return int(value)
+
+
+def read_text(text: str | None, file: Path | None) -> str:
+    """The text a command works on: ``--file``, ``-``/piped standard input, or the argument (for plugin commands too)."""
+    if file is not None:
+        try:
+            return file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInputError(f"cannot read {file}: {exc}", hint="pass a readable UTF-8 text file") from exc
+    if text == "-" or (text is None and not sys.stdin.isatty()):
+        # The bytes, decoded here: the locale's own decoder would raise (or smuggle in surrogates) on bad input.
+        raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(f"standard input is not valid UTF-8: {exc.reason} at byte {exc.start}",
+                                    hint="convert the input to UTF-8 (e.g. iconv -t UTF-8)") from None
+    if text is None:
+        raise InvalidInputError("no text given", hint="pass TEXT, --file PATH, or '-' to read standard input")
+    return text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -28,6 +29,9 @@ def resolve_language(value: str) -> Language:
     if not isinstance(value, str) or not value.strip():
         raise UnknownLanguageError(f"language must be a non-empty string, got {value!r}")
     text = value.strip()
+    if len(text) > 100 or any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in text):
+        raise UnknownLanguageError(f"unknown language {value[:100]!r}: a language name has no control or "
+                                   "invisible characters")
     lang = None
     if langcodes.tag_is_valid(text):
         candidate = langcodes.Language.get(text)

@@ -4,25 +4,27 @@ Offsets are computed by llamatasks on characters of the input (tokenizer
 offset mappings are unreliable for LLaMA 3 tokenizers), so for every entity
 ``text[start:end] == entity.text``. Each mention is labelled in the context of
 its own sentence; long texts are handled sentence by sentence, so offsets
-are those of the whole text.
+are those of the whole text. Names are proposed and scored on the text in NFC
+without zero-width characters (``normalize``), then mapped back to the input.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, field_validator
 
-from llamatasks.errors import InvalidInputError
 from llamatasks.prompts.render import Message, Prompt, User
 from llamatasks.results import Entities, Entity
 from llamatasks.tasks.base import Task, TaskModel
 from llamatasks.tasks.chunking import Chunk, sentence_chunks
 from llamatasks.tasks.common import text_budget
+from llamatasks.tasks.normalize import normalize_text
+from llamatasks.tasks.options import Flag, OptionText, TaskOptions
 from llamatasks.tasks.scoring import label_distributions
-from llamatasks.tasks.spans import Candidate, lowercase_words, propose_spans
+from llamatasks.tasks.spans import Candidate, lowercase_words, propose_names
 
 DEFAULT_LABELS = ("PER", "ORG", "LOC", "MISC")
 
@@ -50,6 +52,26 @@ _EXAMPLES = (
 )
 
 
+class NerOptions(TaskOptions):
+    """Options of ``ner``."""
+
+    task_name = "ner"
+
+    labels: Annotated[tuple[OptionText, ...] | dict[OptionText, OptionText] | None, Flag("--labels", "-l", split=",")] = (
+        Field(default=None, description=(
+            "Labels to find: names (PER, ORG, LOC, MISC and others, scored by their lower-cased name) or a map "
+            'from label to the word that describes it ({"DRUG": "medicine"}); default PER, ORG, LOC, MISC.')))
+
+    @field_validator("labels")
+    @classmethod
+    def _some(cls, labels: tuple[str, ...] | dict[str, str] | None) -> tuple[str, ...] | dict[str, str] | None:
+        if labels is not None and not labels:
+            raise ValueError("labels is empty: omit it for PER, ORG, LOC and MISC")
+        if isinstance(labels, tuple) and len(set(labels)) != len(labels):
+            raise ValueError("labels must be distinct")
+        return labels
+
+
 def _label_words(labels: Sequence[str] | Mapping[str, str] | None) -> tuple[list[str], dict[str, tuple[str, ...]]]:
     """Requested labels, and verbalizers for every label scored (defaults always compete)."""
     if labels is None:
@@ -57,25 +79,21 @@ def _label_words(labels: Sequence[str] | Mapping[str, str] | None) -> tuple[list
         extra: dict[str, tuple[str, ...]] = {}
     elif isinstance(labels, Mapping):
         requested = list(labels)
-        extra = {k: (str(v),) for k, v in labels.items() if k not in VERBALIZERS}
-    elif isinstance(labels, str) or not all(isinstance(x, str) and x.strip() for x in labels):
-        raise InvalidInputError(f"labels must be a list of label names, got {labels!r}",
-                                hint='e.g. ner(text, labels=["PER", "LOC"]) or labels={"DRUG": "medicine"}')
+        extra = {k: (v,) for k, v in labels.items() if k not in VERBALIZERS}
     else:
         requested = list(labels)
         extra = {k: (k.lower(),) for k in requested if k not in VERBALIZERS}
-    if not requested:
-        raise InvalidInputError("labels is empty", hint="omit labels for PER/ORG/LOC/MISC")
     # Unrequested default labels still compete, so that asking only for PER does
     # not turn every place into a person; their entities are dropped afterwards.
     return requested, {**VERBALIZERS, **extra}
 
 
-class NerTask(Task):
+class NerTask(Task[NerOptions]):
     """Named-entity recognition with grounded, character-exact spans."""
 
     name = "ner"
     result_type = Entities
+    Options = NerOptions
     description = "named entities (PER/ORG/LOC/MISC by default) as exact spans of the input"
 
     def _prompt(self, model: TaskModel, context: str, mention: str) -> Prompt:
@@ -94,22 +112,26 @@ class NerTask(Task):
         return sentence_chunks(text, model.tokenizer.count, budget)
 
     def _mentions(self, model: TaskModel, text: str) -> list[tuple[Chunk, Candidate]]:
-        lowercase = lowercase_words(text)
-        return [(ctx, cand) for ctx in self._contexts(model, text)
-                for cand in propose_spans(text, ctx.start, ctx.end, lowercase)]
+        """Each name with the sentence it is labelled in, both of the normalised text (what the
+        model reads: a zero-width space or decomposed accent must not cut a name); each
+        name's ``start``/``end`` are offsets in ``text`` itself."""
+        normalized = normalize_text(text)
+        lowercase = lowercase_words(normalized.text)
+        return [(ctx, cand) for ctx in self._contexts(model, normalized.text)
+                for cand in propose_names(normalized, ctx.start, ctx.end, lowercase)]
 
-    def prompts(self, model: TaskModel, text: str, **options: Any) -> list[Prompt]:
-        return [self._prompt(model, ctx.text, text[c.start:c.end]) for ctx, c in self._mentions(model, text)]
+    def prompts(self, model: TaskModel, text: str, options: NerOptions) -> list[Prompt]:
+        return [self._prompt(model, ctx.text, c.name) for ctx, c in self._mentions(model, text)]
 
-    def run(self, model: TaskModel, texts: list[str], **options: Any) -> Sequence[BaseModel]:
-        requested, verbalizers = _label_words(options.get("labels"))
+    def run(self, model: TaskModel, texts: list[str], options: NerOptions) -> Sequence[BaseModel]:
+        requested, verbalizers = _label_words(options.labels)
         started = time.perf_counter()
         mentions = [self._mentions(model, t) for t in texts]
         unique: dict[tuple[str, str], int] = {}
         prompts: list[Prompt] = []
         for text, found in zip(texts, mentions):
             for ctx, cand in found:
-                key = (ctx.text, text[cand.start:cand.end])
+                key = (ctx.text, cand.name)
                 if key not in unique:
                     unique[key] = len(prompts)
                     prompts.append(self._prompt(model, *key))
@@ -123,7 +145,7 @@ class NerTask(Task):
         for text, found in zip(texts, mentions):
             entities, tokens_in = [], 0
             for ctx, cand in found:
-                index = unique[(ctx.text, text[cand.start:cand.end])]
+                index = unique[(ctx.text, cand.name)]
                 dist = dists[index]
                 label = max(dist, key=dist.__getitem__)
                 tokens_in += len(prompts[index].ids)

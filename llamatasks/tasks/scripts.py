@@ -61,3 +61,23 @@ def script_constraint(tokenizer: Tokenizer, language_code: str, stop_ids: Sequen
         return None
     names = frozenset({"LATIN", _SCRIPT_NAMES[script]})
     return ScriptConstraint(_allowed_for(tokenizer, names), stop_ids)
+
+
+# Script -> the first words of unicodedata names of its letters (CJK scripts included).
+_LETTER_NAMES = {**{k: (v,) for k, v in _SCRIPT_NAMES.items()}, "Hans": ("CJK",), "Hant": ("CJK",), "Hani": ("CJK",),
+                 "Jpan": ("CJK", "HIRAGANA", "KATAKANA"), "Kore": ("HANGUL", "CJK")}
+
+
+def script_share(text: str, language_code: str) -> float | None:
+    """The share of ``text``'s letters written in ``language_code``'s script; None when unknown or no letters.
+
+    Latin letters count for every alphabetic target (names and loanwords), not for CJK ones.
+    """
+    script = target_script(language_code)
+    names = _LETTER_NAMES.get(script)
+    if names is None:
+        return None
+    if script not in _UNRESTRICTED:
+        names = (*names, "LATIN")
+    letters = [unicodedata.name(c, "").split(" ")[0] for c in text if c.isalpha()]
+    return sum(n in names for n in letters) / len(letters) if letters else None

@@ -4,7 +4,10 @@ A 135M-parameter model cannot write "entity | LABEL" lines (measured F1 0.00),
 but it can tell a person from a place once it is shown the name. So names are
 proposed from surface cues (runs of capitalized words, acronyms) and the model
 only labels them. Every candidate is a real slice of the input, so an entity
-can never be ungrounded or carry wrong offsets.
+can never be ungrounded or carry wrong offsets. ``propose_names`` proposes on
+normalised text (NFC, no zero-width characters: see ``normalize``), so that a
+decomposed accent or a zero-width space never cuts a name, and maps each name
+back to the caller's characters.
 """
 
 from __future__ import annotations
@@ -12,10 +15,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from llamatasks.tasks.normalize import NormalizedText
+
 # Word characters, except CJK scripts: those carry no case and no spaces, so a
 # Latin name embedded in Chinese or Japanese text must end where they begin.
 _CHAR = r"[^\W\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
-_WORD = re.compile(rf"{_CHAR}+(?:[-'’.&]{_CHAR}+)*")
+# Combining marks of the cased scripts (Latin, Greek, Cyrillic) are not \w: one that NFC
+# cannot compose with its letter ("Q̌") must stay in the word rather than end it.
+_MARKS = r"[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
+_LETTERS = rf"(?:{_CHAR}{_MARKS}*)+"
+_WORD = re.compile(rf"{_LETTERS}(?:[-'’.&]{_LETTERS})*")
 
 # Lower-case words allowed inside a name ("Bank of America", "Charles de Gaulle").
 # "and" is left out: "Gary Carvolth and Rob Broadfield" is two names.
@@ -37,15 +46,20 @@ however there here what which who whom whose where why how all some many most se
 two three four five six seven eight nine ten first also then thus later today yesterday tomorrow both either
 neither only even just still such other another following according despite unlike like because until unless
 once upon over under between among into onto through throughout within without about above below across
-along around behind beyond near""".split())
+along around behind beyond near""".split())  # noqa: SIM905 (a list of 130 quoted words reads worse)
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A proposed entity: ``text[start:end]`` of the input."""
+    """A proposed entity: ``text[start:end]`` of the input; ``name`` is what the model is shown.
+
+    From ``propose_spans`` ``name == text[start:end]``; from ``propose_names`` the offsets
+    are the caller's and ``name`` is the normalised spelling the name was proposed in.
+    """
 
     start: int
     end: int
+    name: str
 
 
 def _is_name_word(word: str) -> bool:
@@ -152,5 +166,17 @@ def propose_spans(text: str, start: int = 0, end: int | None = None,
             continue
         if text[s:e] == "I":
             continue
-        candidates.append(Candidate(s, e))
+        candidates.append(Candidate(s, e, text[s:e]))
     return candidates
+
+
+def propose_names(text: NormalizedText, start: int = 0, end: int | None = None,
+                  lowercase: frozenset[str] | None = None) -> list[Candidate]:
+    """``propose_spans`` on ``text.text[start:end]``, each name's offsets mapped to ``text.original``.
+
+    Every candidate ``c`` is a real slice of the original: ``text.original[c.start:c.end]``
+    holds exactly the characters ``c.name`` was normalised from (with any removed
+    zero-width character inside it), and starts and ends on a visible character.
+    """
+    return [Candidate(*text.span(c.start, c.end), c.name)
+            for c in propose_spans(text.text, start, end, lowercase)]

@@ -29,42 +29,79 @@ source off as a translation.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 import unicodedata
+import warnings
 from collections.abc import Sequence
 from difflib import SequenceMatcher
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, field_validator
 
-from llamatasks.engine.base import GenerationOptions
-from llamatasks.errors import InvalidInputError
+from llamatasks.engine.base import MAX_BEAMS, Capability, GenerationOptions
 from llamatasks.prompts.render import Message, Prompt, User
 from llamatasks.results import Translation
 from llamatasks.tasks.base import Task, TaskModel
 from llamatasks.tasks.chunking import sentence_chunks
 from llamatasks.tasks.common import text_budget
-from llamatasks.tasks.inputs import beam_count
+from llamatasks.tasks.inputs import valid_unicode
 from llamatasks.tasks.languages import (
     Language,
     detect_language,
     resolve_language,
     same_language,
 )
-from llamatasks.tasks.scripts import ScriptConstraint, script_constraint, target_script
+from llamatasks.tasks.options import Flag, TaskOptions
+from llamatasks.tasks.scripts import (
+    ScriptConstraint,
+    script_constraint,
+    script_share,
+    target_script,
+)
 from llamatasks.tasks.translation_examples import examples_for
 
 _PIECE_TOKENS = 192  # upper bound on a piece (a sentence longer than this is split), whatever the context length
 _RETRY_PENALTY = 1.3  # repetition penalty for a piece that came back copied
 _COPY_SIMILARITY = 0.6  # character similarity to the source above which source-language output is a copy
-BEAMS = 1  # default: greedy with source-contrastive decoding (it beat 4 beams without it; docs/quality.md)
 _CONTRAST_WEIGHT = 0.5  # w in (1 + w) log p(t | source) - w log p(t | another sentence)
 
 
 _SHOTS = 1  # built-in examples shown to a chat model (bench/ablate_translate.py: 1 beat 0, 2 and 3)
 _BASE_SHOTS = 3  # a base model has no instruction to follow: the examples define the task
 _SHOT_SHARE = 8  # the examples may take at most 1/8 of the context
+
+
+#: A translation whose confidence (geometric-mean token probability) is below this is flagged
+#: ``low_confidence`` (docs/quality.md: how it separates good from bad outputs on the dev split).
+LOW_CONFIDENCE = 0.35
+_MIN_SCRIPT_SHARE = 0.5  # below this share of letters in the target's script, the output is flagged
+_Output = tuple[str, int, float, int]
+
+
+class UnreliableTranslationWarning(UserWarning):
+    """A translation came back flagged: wrong script, low confidence, or copied source."""
+
+
+class TranslateOptions(TaskOptions):
+    """Options of ``translate``."""
+
+    task_name = "translate"
+
+    target: Annotated[str, Flag("--to", "-t")] = Field(strict=True, min_length=1, description=(
+        "Target language: a code (fr, pt-BR) or an English or native name (French, français)."))
+    source: Annotated[str | None, Flag("--from", "-s")] = Field(default=None, strict=True, min_length=1, description=(
+        "Source language, as target; detected per text when omitted."))
+    num_beams: Annotated[int, Flag("--num-beams", "--beams")] = Field(default=1, ge=1, le=MAX_BEAMS, strict=True, description=(
+        "Beam search width; 1 decodes greedily with source-contrastive decoding (each token weighed against "
+        "the same prompt with another source sentence), which beat 4 beams without it (docs/quality.md); "
+        "more searches beams without the contrast."))
+
+    @field_validator("target", "source")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return None if value is None else valid_unicode(value, "the language")
 
 
 def _shots(model: TaskModel, source: Language, target: Language) -> list[tuple[str, str]]:
@@ -133,12 +170,13 @@ def _without_shared_names(text: str, other: str) -> str:
     return _WORD.sub(lambda m: "" if m.group() in shared else m.group(), text)
 
 
-class TranslateTask(Task):
+class TranslateTask(Task[TranslateOptions]):
     """Translate into ``target`` from ``source`` (detected when omitted)."""
 
     name = "translate"
     result_type = Translation
     description = "translation between languages given as codes or English names"
+    Options = TranslateOptions
 
     def _prompt(self, model: TaskModel, text: str, source: Language, target: Language) -> Prompt:
         instruction = (f"Translate this {source.name} text into {target.name}. "
@@ -172,12 +210,10 @@ class TranslateTask(Task):
         pairs = examples_for(source.code, target.code)
         return self._prompt(model, pairs[-1][0], source, target) if pairs else None
 
-    def _languages(self, text: str, options: dict[str, Any]) -> tuple[Language, Language, bool]:
-        if not options.get("target"):
-            raise InvalidInputError("translate needs target=", hint='e.g. translate(text, target="en")')
-        target = resolve_language(options["target"])
-        if options.get("source"):
-            return resolve_language(options["source"]), target, False
+    def _languages(self, text: str, options: TranslateOptions) -> tuple[Language, Language, bool]:
+        target = resolve_language(options.target)
+        if options.source:
+            return resolve_language(options.source), target, False
         return detect_language(text), target, True
 
     def _pieces(self, model: TaskModel, text: str, source: Language, target: Language) -> list[str]:
@@ -193,13 +229,13 @@ class TranslateTask(Task):
             pieces += [c.text for c in sentence_chunks(part, model.tokenizer.count, budget)]
         return pieces
 
-    def prompts(self, model: TaskModel, text: str, **options: Any) -> list[Prompt]:
+    def prompts(self, model: TaskModel, text: str, options: TranslateOptions) -> list[Prompt]:
         source, target, _ = self._languages(text, options)
         return [self._prompt(model, p, source, target) for p in self._pieces(model, text, source, target) if p.strip()]
 
-    def run(self, model: TaskModel, texts: list[str], **options: Any) -> Sequence[BaseModel]:
+    def run(self, model: TaskModel, texts: list[str], options: TranslateOptions) -> Sequence[BaseModel]:
         started = time.perf_counter()
-        num_beams = beam_count(options.get("num_beams"), BEAMS)
+        num_beams = options.num_beams
         plans = []
         prompts: list[Prompt] = []
         pieces_of: list[tuple[str, Language, Language]] = []  # each prompt's piece and its languages
@@ -213,7 +249,10 @@ class TranslateTask(Task):
                     prompts.append(self._prompt(model, piece.strip(), source, target))
                     pieces_of.append((piece.strip(), source, target))
             plans.append((text, source, target, detected, slots))
-        constraints = [script_constraint(model.tokenizer, target.code, model.profile.stop_token_ids)
+        # The script mask keeps a small model writing the target's script; an engine that cannot
+        # constrain (a server) translates unmasked, and the result's wrong_script flag still tells.
+        masked = model.supports(Capability.CONSTRAINTS)
+        constraints = [script_constraint(model.tokenizer, target.code, model.profile.stop_token_ids) if masked else None
                        for _, _, target, _, slots in plans for slot in slots if not isinstance(slot, str)]
         longest = max((model.tokenizer.count(piece) for piece, _, _ in pieces_of), default=0)
         contrasts = self._contrasts(model, pieces_of) if num_beams == 1 else None
@@ -235,13 +274,14 @@ class TranslateTask(Task):
         retried = self._generate(model, [prompts[i] for i in again], longest, [constraints[i] for i in again],
                                  num_beams, [contrasts[i] for i in again] if contrasts else None,
                                  repetition_penalty=_RETRY_PENALTY)
-        for i, (line, n) in zip(again, retried):
-            outputs[i] = (line, outputs[i][1] + n)
+        for i, (line, n, logprob, scored) in zip(again, retried):
+            outputs[i] = (line, outputs[i][1] + n, logprob, scored)  # the retry's own confidence
         return {i for i in again if copies(i)}
 
     def _generate(self, model: TaskModel, prompts: list[Prompt], longest_piece: int,
                   constraints: list[ScriptConstraint | None], num_beams: int, contrasts: list[Prompt | None] | None,
-                  repetition_penalty: float = 1.0) -> list[tuple[str, int]]:
+                  repetition_penalty: float = 1.0) -> list[_Output]:
+        """``(line, tokens, summed log-probability, tokens with a log-probability)`` per prompt."""
         if not prompts:
             return []
         room = max(1, model.profile.context_length - max(len(p.ids) for p in prompts + [c for c in contrasts or [] if c]))
@@ -254,16 +294,17 @@ class TranslateTask(Task):
                                     stop_token_ids=model.profile.stop_token_ids)
         results = []
         for out in model.generate(prompts, options, constraints if any(constraints) else None, contrasts):
-            results.append((answer_line(model.tokenizer.decode(out.token_ids)), len(out.token_ids)))
+            results.append((answer_line(model.tokenizer.decode(out.token_ids)), len(out.token_ids),
+                            sum(out.token_logprobs), len(out.token_logprobs)))
         return results
 
     def _assemble(self, model: TaskModel, plan: tuple[Any, ...], prompts: list[Prompt],
-                  outputs: list[tuple[str, int]], copied: set[int], seconds: float) -> Translation:
+                  outputs: list[_Output], copied: set[int], seconds: float) -> Translation:
         text, source, target, detected, slots = plan
         if not slots:  # already in the target language
             prov = model.provenance(tokens_in=0, tokens_out=0, seconds=seconds)
             return Translation(text=text, source=source.code, target=target.code, source_detected=detected, provenance=prov)
-        parts, tin, tout, n, copy = [], 0, 0, 0, False
+        parts, tin, tout, n, copy, logprob, scored = [], 0, 0, 0, False, 0.0, 0
         for slot in slots:
             if isinstance(slot, str):
                 parts.append(slot)
@@ -271,10 +312,22 @@ class TranslateTask(Task):
             parts.append(outputs[slot][0])
             copy = copy or slot in copied
             tin, tout, n = tin + len(prompts[slot].ids), tout + outputs[slot][1], n + 1
+            logprob, scored = logprob + outputs[slot][2], scored + outputs[slot][3]
         joined = _join_sentences(parts, target)
         prov = model.provenance(tokens_in=tin, tokens_out=tout, seconds=seconds, chunks=max(1, n))
+        confidence = math.exp(logprob / scored) if scored else None
+        script = script_share(joined, target.code)
+        wrong_script = script is not None and script < _MIN_SCRIPT_SHARE
+        low = confidence is not None and confidence < LOW_CONFIDENCE
+        if wrong_script or low or copy:
+            why = [w for w, hit in (("not in the target's script", wrong_script),
+                                    (f"confidence {confidence or 0:.2f} below {LOW_CONFIDENCE}", low),
+                                    ("part of it is the source, untranslated", copy)) if hit]
+            warnings.warn(f"translation {source.code}->{target.code} may be unreliable: {'; '.join(why)}",
+                          UnreliableTranslationWarning, stacklevel=2)
         return Translation(text=joined, source=source.code, target=target.code, source_detected=detected,
-                           copied_source=copy, provenance=prov)
+                           copied_source=copy, confidence=confidence, wrong_script=wrong_script,
+                           low_confidence=low, provenance=prov)
 
 
 _UNSPACED_SCRIPTS = {"Hans", "Hant", "Hani", "Jpan"}  # sentences follow each other without a space

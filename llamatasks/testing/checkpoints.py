@@ -2,8 +2,8 @@
 
 Each checkpoint is a Hugging Face model folder (``config.json``, safetensors
 weights, ``generation_config.json`` and tokenizer files) that builds in about
-a second (LLaMA 3.1's tokenizer conversion adds ~3 s), yet is laid out like a
-real model of its family:
+a second (LLaMA 3.1's tokenizer conversion adds ~3 s; a Llama 4 kind takes
+~10 s on 2 cores), yet is laid out like a real model of its family:
 
 * ``llama1``: LLaMA 1 base model. SentencePiece ``tokenizer.model``, no chat template.
 * ``llama2-chat``: Llama-2-chat. SentencePiece, ``[INST] <<SYS>>`` template.
@@ -13,9 +13,21 @@ real model of its family:
   Meta's, adds ``<|begin_of_text|>`` itself; "Cutting Knowledge Date" template.
 * ``llama3.2-instruct``: Llama-3.2-1B/3B-Instruct. The 3.1 tokenizer and template, input
   and output embeddings tied (one matrix), rope scaling factor 32.
+* ``llama3.3-instruct``: Llama-3.3-70B-Instruct. Laid out exactly like 3.1 (Meta changed only
+  the weights), plus the ``LICENSE`` header that names the release.
 * ``chatml``: a SmolLM2-style ChatML model on the LLaMA 2 vocabulary plus
   ``<|im_start|>``/``<|im_end|>``, as ``tokenizer.json`` only.
 * ``zephyr``: TinyLlama-1.1B-Chat. SentencePiece, ``<|user|>`` template.
+
+Two Llama 4 kinds (:data:`LLAMA4_KINDS`, not LLaMA-architecture, so not in
+:data:`TINY_KINDS`) have 4 layers (the last without RoPE), chunked attention
+and mixture-of-experts layers, and Llama 4's special tokens at their real ids:
+
+* ``llama4-instruct``: Llama-4-Scout-17B-16E-Instruct's layout,
+  ``Llama4ForConditionalGeneration`` (``model_type`` ``llama4``) with a tiny vision tower.
+* ``llama4-text-instruct``: the same language model alone, ``Llama4ForCausalLM``
+  (``llama4_text``), as text-only fine-tunes ship it. With the same seed both
+  kinds hold the same language-model weights.
 
 Tokenizers are never bundled with llamatasks: they come from the shared test
 fixtures (see :func:`find_fixture_tokenizers`). torch and transformers are
@@ -49,11 +61,15 @@ __all__ = [
     "FIXTURE_TOKENIZERS_ENV",
     "LLAMA2_CHAT_TEMPLATE",
     "LLAMA3_CHAT_TEMPLATE",
+    "LLAMA4_CHAT_TEMPLATE",
+    "LLAMA4_KINDS",
     "LLAMA31_CHAT_TEMPLATE",
+    "LLAMA33_LICENSE_HEADER",
     "TINY_KINDS",
     "ZEPHYR_CHAT_TEMPLATE",
     "build_tiny_checkpoint",
     "find_fixture_tokenizers",
+    "llama4_special_tokens",
 ]
 
 TINY_KINDS: tuple[str, ...] = (
@@ -62,9 +78,13 @@ TINY_KINDS: tuple[str, ...] = (
     "llama3-instruct",
     "llama3.1-instruct",
     "llama3.2-instruct",
+    "llama3.3-instruct",
     "chatml",
     "zephyr",
 )
+
+#: Tiny Llama 4 checkpoints (``Llama4ForConditionalGeneration`` and ``Llama4ForCausalLM`` folders).
+LLAMA4_KINDS: tuple[str, ...] = ("llama4-instruct", "llama4-text-instruct")
 
 #: Environment variable naming the fixture tokenizers folder explicitly.
 FIXTURE_TOKENIZERS_ENV = "LLAMATASKS_FIXTURE_TOKENIZERS"
@@ -333,13 +353,13 @@ def build_tiny_checkpoint(
 ) -> Path:
     """Write a tiny random-weight LLaMA checkpoint in Hugging Face format.
 
-    The model has 2 layers, hidden size 64 and grouped-query attention; its
-    vocabulary is the tokenizer's full one. The output layer is drawn wide so
-    that next-token distributions are peaked and greedy decoding is stable
-    under batching and left padding.
+    The model has 2 layers (Llama 4: 4), hidden size 64 and grouped-query
+    attention; its vocabulary is the tokenizer's full one. The output layer is
+    drawn wide so that next-token distributions are peaked and greedy decoding
+    is stable under batching and left padding.
 
     Args:
-        kind: One of :data:`TINY_KINDS`.
+        kind: One of :data:`TINY_KINDS` or :data:`LLAMA4_KINDS`.
         out_dir: Folder to write; created if missing. Existing files with the
             same names are overwritten.
         tokenizers_dir: The fixture tokenizers folder (see
@@ -357,14 +377,20 @@ def build_tiny_checkpoint(
         ValueError: If ``kind`` is unknown or ``max_position_embeddings`` < 2.
         FileNotFoundError: If a fixture tokenizer is missing.
     """
-    if kind not in _TOKENIZER_WRITERS:
-        raise ValueError(f"unknown tiny checkpoint kind {kind!r}; expected one of {TINY_KINDS}")
+    if kind not in _TOKENIZER_WRITERS and kind not in LLAMA4_KINDS:
+        raise ValueError(f"unknown tiny checkpoint kind {kind!r}; expected one of {TINY_KINDS + LLAMA4_KINDS}")
     if max_position_embeddings is None:
         max_position_embeddings = _DEFAULT_CONTEXT[kind]
     if max_position_embeddings < 2:
         raise ValueError(f"max_position_embeddings must be at least 2, got {max_position_embeddings}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if kind in LLAMA4_KINDS:
+        facts = _write_llama4_tokenizer(Path(tokenizers_dir), out_dir, max_position_embeddings)
+        _write_llama4_model(kind, facts, out_dir, max_position_embeddings, seed=seed)
+        return out_dir
+    for name, text in _RELEASE_FILES.get(kind, {}).items():
+        (out_dir / name).write_text(text, encoding="utf-8")
     writer, rope = _TOKENIZER_WRITERS[kind]
     facts = writer(Path(tokenizers_dir), out_dir, max_position_embeddings)
     config = _model_config(facts, rope, max_position_embeddings)
@@ -658,6 +684,7 @@ _TOKENIZER_WRITERS: dict[str, tuple[_TokenizerWriter, _RopeFamily]] = {
     "llama3-instruct": (_write_llama3_instruct_tokenizer, _LLAMA3_ROPE),
     "llama3.1-instruct": (_write_llama31_instruct_tokenizer, _LLAMA31_ROPE),
     "llama3.2-instruct": (_write_llama31_instruct_tokenizer, _LLAMA32_ROPE),
+    "llama3.3-instruct": (_write_llama31_instruct_tokenizer, _LLAMA31_ROPE),
     "chatml": (_write_chatml_tokenizer, _LLAMA2_ROPE),
     "zephyr": (_write_zephyr_tokenizer, _LLAMA2_ROPE),
 }
@@ -666,8 +693,315 @@ assert tuple(_TOKENIZER_WRITERS) == TINY_KINDS, "every kind needs a writer"
 # Context lengths of the real generations; RoPE needs no table, so they cost nothing.
 _DEFAULT_CONTEXT: dict[str, int] = {
     "llama1": 2048, "llama2-chat": 4096, "llama3-instruct": 8192, "llama3.1-instruct": 131072,
-    "llama3.2-instruct": 131072, "chatml": 8192, "zephyr": 2048,
+    "llama3.2-instruct": 131072, "llama3.3-instruct": 131072, "chatml": 8192, "zephyr": 2048,
+    # Llama-4-Scout-17B-16E-Instruct; Maverick's is 1,048,576.
+    "llama4-instruct": 10_485_760, "llama4-text-instruct": 10_485_760,
 }
+
+#: The first lines of Meta's LICENSE for Llama 3.3, the one file of a Llama-3.3-70B-Instruct
+#: folder that says which release it is (config, generation config and template equal 3.1's).
+LLAMA33_LICENSE_HEADER = (
+    "LLAMA 3.3 COMMUNITY LICENSE AGREEMENT\n"
+    "Llama 3.3 Version Release Date: December 6, 2024\n"
+)
+
+#: Files besides the model and tokenizer that a kind's real folders carry.
+_RELEASE_FILES: dict[str, dict[str, str]] = {"llama3.3-instruct": {"LICENSE": LLAMA33_LICENSE_HEADER}}
+
+
+# -- Llama 4 ------------------------------------------------------------------
+# Llama 4's vocabulary is 200,000 BPE ranks (an o200k-style pattern) and 2,048
+# ids for special tokens (config vocab_size 202,048). Those ranks are not
+# available offline, so LLaMA 3's 128,000 stand in for them and ids 128,000-
+# 199,999 are filler entries that no text encodes to: every special token
+# sits at its real id, and text simply never uses the filler.
+
+#: meta-llama/Llama-4-Scout-17B-16E-Instruct (transformers' Llama4Processor ships the same
+#: text). Renders ``bos_token`` itself; no default system turn; user text is not trimmed.
+LLAMA4_CHAT_TEMPLATE = (
+    "{{- bos_token }}\n"
+    "{%- if custom_tools is defined %}\n"
+    "    {%- set tools = custom_tools %}\n"
+    "{%- endif %}\n"
+    "{%- if not tools_in_user_message is defined %}\n"
+    "    {%- set tools_in_user_message = true %}\n"
+    "{%- endif %}\n"
+    "{%- if not date_string is defined %}\n"
+    "    {%- if strftime_now is defined %}\n"
+    "        {%- set date_string = strftime_now(\"%d %b %Y\") %}\n"
+    "    {%- else %}\n"
+    "        {%- set date_string = \"26 Jul 2024\" %}\n"
+    "    {%- endif %}\n"
+    "{%- endif %}\n"
+    "{%- if not tools is defined %}\n"
+    "    {%- set tools = none %}\n"
+    "{%- endif %}\n"
+    "\n"
+    "{#- This block extracts the system message, so we can slot it into the right place. #}\n"
+    "{%- if messages[0]['role'] == 'system' %}    \n"
+    "    {%- if messages[0]['content'] is string %}\n"
+    "        {%- set system_message = messages[0]['content']|trim %}\n"
+    "    {%- else %}\n"
+    "        {#- FIXME: The processor requires an array, always. #}\n"
+    "        {%- set system_message = messages[0]['content'][0]['text']|trim %}\n"
+    "    {%- endif %}\n"
+    "    {%- set messages = messages[1:] %}\n"
+    "    {%- set user_supplied_system_message = true %}\n"
+    "{%- else %}\n"
+    "    {%- set system_message = \"\" %}\n"
+    "    {%- set user_supplied_system_message = false %}\n"
+    "{%- endif %}\n"
+    "\n"
+    "{#- System message if the user supplied one #}\n"
+    "{%- if user_supplied_system_message %}\n"
+    "    {{- \"<|header_start|>system<|header_end|>\n"
+    "\n"
+    "\" }}\n"
+    "    {%- if tools is not none %}\n"
+    "        {{- \"Environment: ipython\n"
+    "\" }}\n"
+    "    {%- endif %}\n"
+    "    {%- if tools is not none and not tools_in_user_message %}\n"
+    "        {{- \"You have access to the following functions. To call a function, please respond with JSON for a function call.\" }}\n"
+    "        {{- 'Respond in the format {\"name\": function name, \"parameters\": dictionary of argument name and its value}.' }}\n"
+    "        {{- \"Do not use variables.\n"
+    "\n"
+    "\" }}\n"
+    "        {%- for t in tools %}\n"
+    "            {{- t | tojson(indent=4) }}\n"
+    "            {{- \"\n"
+    "\n"
+    "\" }}\n"
+    "        {%- endfor %}\n"
+    "    {%- endif %}\n"
+    "    {{- system_message }}\n"
+    "    {{- \"<|eot|>\" }}\n"
+    "{%- endif %}\n"
+    "\n"
+    "{#- Custom tools are passed in a user message with some extra guidance #}\n"
+    "{%- if tools_in_user_message and not tools is none %}\n"
+    "    {#- Extract the first user message so we can plug it in here #}\n"
+    "    {%- if messages | length != 0 %}\n"
+    "        {%- set first_user_message = messages[0]['content']|trim %}\n"
+    "        {%- set messages = messages[1:] %}\n"
+    "    {%- else %}\n"
+    "        {{- raise_exception(\"Cannot put tools in the first user message when there's no first user message!\") }}\n"
+    "{%- endif %}\n"
+    "    {{- '<|header_start|>user<|header_end|>\n"
+    "\n"
+    "' -}}\n"
+    "    {{- \"Given the following functions, please respond with a JSON for a function call \" }}\n"
+    "    {{- \"with its proper arguments that best answers the given prompt.\n"
+    "\n"
+    "\" }}\n"
+    "    {{- 'Respond in the format {\"name\": function name, \"parameters\": dictionary of argument name and its value}.' }}\n"
+    "    {{- \"Do not use variables.\n"
+    "\n"
+    "\" }}\n"
+    "    {%- for t in tools %}\n"
+    "        {{- t | tojson(indent=4) }}\n"
+    "        {{- \"\n"
+    "\n"
+    "\" }}\n"
+    "    {%- endfor %}\n"
+    "    {{- first_user_message + \"<|eot|>\"}}\n"
+    "{%- endif %}\n"
+    "\n"
+    "{%- for message in messages %}\n"
+    "    {%- if not (message.role == 'ipython' or message.role == 'tool' or 'tool_calls' in message) %}\n"
+    "    {{- '<|header_start|>' + message['role'] + '<|header_end|>\n"
+    "\n"
+    "' }}\n"
+    "        {%- if message['content'] is string %}\n"
+    "            {{- message['content'] }}\n"
+    "        {%- else %}\n"
+    "            {%- for content in message['content'] %}\n"
+    "                {%- if content['type'] == 'image' %}\n"
+    "                    {{- '<|image|>' }}\n"
+    "                {%- elif content['type'] == 'text' %}\n"
+    "                    {{- content['text'] }}\n"
+    "                {%- endif %}\n"
+    "            {%- endfor %}\n"
+    "        {%- endif %}\n"
+    "        {{- \"<|eot|>\" }}\n"
+    "    {%- elif 'tool_calls' in message and message.tool_calls|length > 0 %}\n"
+    "       {{- '<|header_start|>assistant<|header_end|>\n"
+    "\n"
+    "' -}}\n"
+    "       {{- '<|python_start|>' }}\n"
+    "        {%- if message['content'] is string %}\n"
+    "            {{- message['content'] }}\n"
+    "        {%- else %}\n"
+    "            {%- for content in message['content'] %}\n"
+    "                {%- if content['type'] == 'image' %}\n"
+    "                    {{- '<|image|>' }}\n"
+    "                {%- elif content['type'] == 'text' %}\n"
+    "                    {{- content['text'] }}\n"
+    "                {%- endif %}\n"
+    "            {%- endfor %}\n"
+    "        {%- endif %}\n"
+    "       {{- '<|python_end|>' }}\n"
+    "        {%- for tool_call in message.tool_calls %}\n"
+    "           {{- '{\"name\": \"' + tool_call.function.name + '\", ' }}\n"
+    "           {{- '\"parameters\": ' }}\n"
+    "           {{- tool_call.function.arguments | tojson }}\n"
+    "           {{- \"}\" }}\n"
+    "        {%- endfor %}\n"
+    "       {{- \"<|eot|>\" }}\n"
+    "    {%- elif message.role == \"tool\" or message.role == \"ipython\" %}\n"
+    "        {{- \"<|header_start|>ipython<|header_end|>\n"
+    "\n"
+    "\" }}\n"
+    "        {%- if message.content is mapping or message.content is iterable %}\n"
+    "            {{- message.content | tojson }}\n"
+    "        {%- else %}\n"
+    "            {{- message.content }}\n"
+    "        {%- endif %}\n"
+    "        {{- \"<|eot|>\" }}\n"
+    "    {%- endif %}\n"
+    "{%- endfor %}\n"
+    "{%- if add_generation_prompt %}\n"
+    "    {{- '<|header_start|>assistant<|header_end|>\n"
+    "\n"
+    "' }}\n"
+    "{%- endif %}\n"
+)
+
+_LLAMA3_BASE_VOCAB = 128_000
+_LLAMA4_BASE_VOCAB = 200_000
+_LLAMA4_VOCAB_SIZE = 202_048
+_LLAMA4_LAYERS = 4  # every 4th layer has no RoPE (attends to everything): the last one here
+_LLAMA4_CHUNK = 16  # real models: 8192; small here so that tests cross chunk boundaries
+_LLAMA4_STOPS = ("<|end_of_text|>", "<|eom|>", "<|eot|>")
+
+
+def _reserved(name: str, count: int, start: int) -> list[str]:
+    return [f"<|{name}_reserved_special_token_{i}|>" for i in range(start, start + count)]
+
+
+def llama4_special_tokens() -> dict[str, int]:
+    """Llama 4's special tokens and their ids (200,000-201,133).
+
+    The list and order of transformers' ``convert_llama4_weights_to_hf.py``,
+    which wrote the published ``tokenizer.json`` files: ``<|begin_of_text|>``
+    200000, ``<|end_of_text|>`` 200001, ``<|header_start|>`` 200005,
+    ``<|header_end|>`` 200006, ``<|eom|>`` 200007, ``<|eot|>`` 200008,
+    ``<|python_start|>`` 200016, ``<|finetune_right_pad|>`` 200018 (pad),
+    ``<|image_start|>`` 200080, ``<|image|>`` 200090, ``<|patch|>`` 200092 ...
+    """
+    basic = ["<|begin_of_text|>", "<|end_of_text|>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>"]
+    text = ["<|header_start|>", "<|header_end|>", "<|eom|>", "<|eot|>", "<|step|>",
+            *_reserved("text_post_train", 6, 0), "<|python_start|>", "<|python_end|>", "<|finetune_right_pad|>",
+            *_reserved("text_post_train", 61, 6)]
+    vision = ["<|image_start|>", "<|image_end|>", *_reserved("vision", 2, 0), "<|tile_x_separator|>",
+              "<|tile_y_separator|>", *_reserved("vision", 4, 2), "<|image|>", *_reserved("vision", 1, 6),
+              "<|patch|>", *_reserved("vision", 1041, 7)]
+    return {token: _LLAMA4_BASE_VOCAB + i for i, token in enumerate(basic + text + vision)}
+
+
+def _write_llama4_tokenizer(tokenizers_dir: Path, out_dir: Path, max_length: int) -> _TokenizerFacts:
+    """Llama-4-Scout-17B-16E-Instruct's layout: ``tokenizer.json`` that adds BOS, like 3.1's."""
+    from tokenizers import Tokenizer
+
+    base = load_llama3_tiktoken(tokenizers_dir / _TIKTOKEN_MODEL, special_tokens={})
+    data = json.loads(base.backend_tokenizer.to_str())
+    vocab: dict[str, int] = data["model"]["vocab"]
+    # "<|" ... "|>" around letters and digits: the pre-tokenizer always splits such a string,
+    # so no text becomes a filler id (and BPE has no merge that builds one).
+    vocab.update({f"<|llama4_filler_{i}|>": i for i in range(len(vocab), _LLAMA4_BASE_VOCAB)})
+    specials = llama4_special_tokens()
+    data["added_tokens"] = [
+        {"id": token_id, "content": token, "single_word": False, "lstrip": False, "rstrip": False,
+         "normalized": False, "special": True}
+        for token, token_id in specials.items()
+    ]
+    backend = Tokenizer.from_str(json.dumps(data))
+    backend.post_processor = _meta_llama3_post_processor(specials[BEGIN_OF_TEXT])
+    backend.save(str(out_dir / "tokenizer.json"))
+    config = _llama3_tokenizer_config(LLAMA4_CHAT_TEMPLATE, max_length)
+    config.update(eos_token="<|eot|>", pad_token="<|finetune_right_pad|>",
+                  added_tokens_decoder=_added_tokens_decoder(specials))
+    _write_json(out_dir / "tokenizer_config.json", config)
+    eos_ids = [specials[token] for token in _LLAMA4_STOPS]
+    return _TokenizerFacts(vocab_size=_LLAMA4_VOCAB_SIZE, bos_token_id=specials[BEGIN_OF_TEXT],
+                           eos_token_id=eos_ids, generation_eos_token_id=eos_ids)
+
+
+def _llama4_text_config(facts: _TokenizerFacts, max_position_embeddings: int) -> dict[str, Any]:
+    """A tiny Llama-4-Scout text config: MoE every other layer (Maverick's interleave), qk-norm, chunked attention."""
+    return {
+        "vocab_size": facts.vocab_size, "hidden_size": _HIDDEN_SIZE, "num_hidden_layers": _LLAMA4_LAYERS,
+        "num_attention_heads": _NUM_HEADS, "num_key_value_heads": _NUM_KV_HEADS, "head_dim": _HIDDEN_SIZE // _NUM_HEADS,
+        "intermediate_size": _INTERMEDIATE_SIZE // 2, "intermediate_size_mlp": _INTERMEDIATE_SIZE,
+        "num_local_experts": 4, "num_experts_per_tok": 1, "interleave_moe_layer_step": 2,
+        "no_rope_layer_interval": 4, "attention_chunk_size": _LLAMA4_CHUNK, "use_qk_norm": True,
+        "attn_temperature_tuning": True, "floor_scale": 8192, "attn_scale": 0.1,
+        "max_position_embeddings": max_position_embeddings, "rms_norm_eps": 1e-5,
+        "initializer_range": _INITIALIZER_RANGE, "bos_token_id": facts.bos_token_id,
+        "eos_token_id": facts.eos_token_id, "pad_token_id": llama4_special_tokens()["<|finetune_right_pad|>"],
+        "tie_word_embeddings": False,
+        "rope_parameters": {"rope_theta": 500_000.0, **_LLAMA4_ROPE_SCALING},
+    }
+
+
+# Llama-4-Scout-17B-16E's rope scaling: LLaMA 3.1's rule, factor 8 from 8,192 positions.
+_LLAMA4_ROPE_SCALING: dict[str, Any] = {
+    "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+    "original_max_position_embeddings": 8192,
+}
+
+# From transformers' own Llama 4 tests: the smallest vision tower its forward accepts.
+_LLAMA4_VISION_CONFIG: dict[str, Any] = {
+    "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 4, "intermediate_size": 64,
+    "vision_output_dim": 32, "image_size": 8, "patch_size": 2, "pixel_shuffle_ratio": 0.5,
+    "projector_input_dim": 32, "projector_output_dim": 32, "initializer_range": 0.02,
+}
+
+
+def _write_llama4_model(kind: str, facts: _TokenizerFacts, out_dir: Path, max_position_embeddings: int,
+                        *, seed: int) -> None:
+    """Initialise the language model from ``seed``; ``llama4-instruct`` wraps it with a vision tower."""
+    import torch
+    from transformers import (
+        GenerationConfig,
+        Llama4Config,
+        Llama4ForCausalLM,
+        Llama4ForConditionalGeneration,
+        Llama4TextConfig,
+    )
+
+    text_config = _llama4_text_config(facts, max_position_embeddings)
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        model: Any = Llama4ForCausalLM(Llama4TextConfig(architectures=["Llama4ForCausalLM"], **text_config))
+        model.lm_head.weight.normal_(mean=0.0, std=_LM_HEAD_STD)
+        # Logit 0 for ids no text has (the filler, and the padding of the embedding past the
+        # tokenizer), far below the top tokens': a trained model never emits them either.
+        model.lm_head.weight[_LLAMA3_BASE_VOCAB:_LLAMA4_BASE_VOCAB].zero_()
+        model.lm_head.weight[_LLAMA4_BASE_VOCAB + len(llama4_special_tokens()):].zero_()
+        if kind == "llama4-instruct":
+            language_model = model
+            special = llama4_special_tokens()
+            model = Llama4ForConditionalGeneration(Llama4Config(
+                architectures=["Llama4ForConditionalGeneration"], text_config=text_config,
+                vision_config=_LLAMA4_VISION_CONFIG, boi_token_index=special["<|image_start|>"],
+                eoi_token_index=special["<|image_end|>"], image_token_index=special["<|patch|>"],
+                tie_word_embeddings=False))
+            model.language_model.load_state_dict(language_model.state_dict())
+    model.generation_config = GenerationConfig(bos_token_id=facts.bos_token_id,
+                                               eos_token_id=facts.generation_eos_token_id,
+                                               pad_token_id=text_config["pad_token_id"])
+    model.save_pretrained(out_dir, safe_serialization=True)
+    _add_llama4_legacy_keys(out_dir / "config.json")
+
+
+def _add_llama4_legacy_keys(config_path: Path) -> None:
+    """Also write ``rope_theta`` and ``rope_scaling``, as the published (transformers 4.51) configs do."""
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    text = config.get("text_config", config)
+    text["rope_theta"] = 500_000.0
+    text["rope_scaling"] = dict(_LLAMA4_ROPE_SCALING)
+    _write_json(config_path, config)
 
 
 # -- files ----------------------------------------------------------------------

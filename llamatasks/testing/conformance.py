@@ -16,9 +16,12 @@ fixture to load something derived from the checkpoint (an ONNX export), the
 ``engine`` fixture to build the engine yourself (a server backend), or set
 ``plugin`` to test a backend plugin that is not installed.
 
-An engine that cannot apply per-token constraints says so with
-``capabilities = {"constraints": False}``; the suite then checks that a
-constraint is refused with a typed error instead of being ignored.
+An engine declares what it can do in ``capabilities`` (a set of
+``Capability``). The suite sends every request through ``supported``, as the
+runtime does, so an engine without ``Capability.CONSTRAINTS`` is checked to
+have a constraint refused with ``CapabilityError`` instead of ignored, and one
+without a decoding refinement (beams, contrast, n-gram bans) to decode such a
+row plainly; the tests of what it declares must pass.
 """
 
 from __future__ import annotations
@@ -31,10 +34,21 @@ from typing import Any, ClassVar
 
 import pytest
 
-from llamatasks.engine.base import Engine, GenerationOptions, LoadRequest, ScoreRequest
-from llamatasks.errors import InvalidInputError, LlamaTasksError
+from llamatasks.engine.base import (
+    REQUIRED,
+    Capability,
+    Constraint,
+    Engine,
+    GenerateRequest,
+    GenerationOptions,
+    GenerationOutput,
+    LoadRequest,
+    ScoreRequest,
+    supported,
+)
+from llamatasks.errors import CapabilityError, InvalidInputError, LlamaTasksError
 
-__all__ = ["AllowOnly", "BackendConformance", "Follow", "TransformersReference", "supports"]
+__all__ = ["AllowOnly", "BackendConformance", "Follow", "TransformersReference", "generate", "supports"]
 
 Allowed = Callable[[Sequence[int]], "Sequence[int] | None"]
 
@@ -83,6 +97,24 @@ class TransformersReference:
             generated.append(int(self.next_logprobs([*prompt, *generated]).argmax()))
         return tuple(generated)
 
+    def beam_search(self, prompt: Sequence[int], options: GenerationOptions) -> list[int]:
+        """transformers' own beam search (``generate``) with ``options``, cut at the first stop id."""
+        from transformers import GenerationConfig
+
+        torch = self._torch
+        config = GenerationConfig(
+            max_new_tokens=options.max_new_tokens, do_sample=False, num_beams=options.num_beams,
+            repetition_penalty=options.repetition_penalty, no_repeat_ngram_size=options.no_repeat_ngram_size,
+            length_penalty=1.0, early_stopping=False,
+            eos_token_id=list(options.stop_token_ids),  # [], not None: None would fall back to the model's eos
+            pad_token_id=1)  # any id: one unpadded row (0 with no eos trips transformers' fill value)
+        ids = torch.tensor([list(prompt)])
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config)
+        row = out[0, len(prompt):].tolist()
+        stops = set(options.stop_token_ids)
+        return next((row[:i] for i, t in enumerate(row) if t in stops), row)
+
     def logprob(self, prompt: Sequence[int], continuation: Sequence[int]) -> float:
         """Summed log-probability of ``continuation`` after ``prompt``, from one forward pass."""
         torch = self._torch
@@ -127,10 +159,16 @@ def no_repeat_bans(prompt: Sequence[int], size: int, in_prompt: bool, vocab_size
     return allowed
 
 
-def supports(engine: Engine, capability: str) -> bool:
-    """Whether ``engine`` declares ``capability`` (engines without ``capabilities`` support everything)."""
-    capabilities = getattr(engine, "capabilities", None) or {}
-    return bool(capabilities.get(capability, True))
+def supports(engine: Engine, capability: Capability) -> bool:
+    """Whether ``engine`` declares ``capability``."""
+    return capability in engine.capabilities
+
+
+def generate(engine: Engine, prompts: Sequence[Sequence[int]], options: GenerationOptions,
+             constraints: Sequence[Constraint | None] | None = None,
+             contrasts: Sequence[Sequence[int] | None] | None = None) -> list[GenerationOutput]:
+    """One batch on ``engine``, through ``supported`` as the runtime sends it."""
+    return engine.generate(supported(GenerateRequest.of(prompts, options, constraints, contrasts), engine))
 
 
 def greedy(max_new_tokens: int, stop: Sequence[int] = ()) -> GenerationOptions:
@@ -207,14 +245,14 @@ class BackendConformance:
                                                      prompts: list[list[int]]) -> None:
         n = self.max_new_tokens
         for prompt in prompts:
-            (out,) = engine.generate([prompt], greedy(n))
+            (out,) = generate(engine, [prompt], greedy(n))
             assert out.token_ids == reference.greedy(prompt, n)
             assert out.finish_reason == "length"
 
     def test_a_left_padded_batch_equals_one_by_one(self, engine: Engine, prompts: list[list[int]]) -> None:
         options = greedy(self.max_new_tokens)
-        batched = engine.generate(prompts, options)
-        alone = [engine.generate([p], options)[0] for p in prompts]
+        batched = generate(engine, prompts, options)
+        alone = [generate(engine, [p], options)[0] for p in prompts]
         assert [o.token_ids for o in batched] == [o.token_ids for o in alone]
         assert [o.finish_reason for o in batched] == [o.finish_reason for o in alone]
 
@@ -228,7 +266,7 @@ class BackendConformance:
         if cut is None:
             pytest.skip(f"the reference repeats one token for this prompt: {expected}")
         stop = expected[cut]
-        outputs = engine.generate(prompts, greedy(n, stop=(stop,)))
+        outputs = generate(engine, prompts, greedy(n, stop=(stop,)))
         for prompt, out in zip(prompts, outputs):  # every row stops on its own, padding never leaks
             full = reference.greedy(prompt, n)
             assert out.token_ids == (full[:full.index(stop)] if stop in full else full)
@@ -237,13 +275,13 @@ class BackendConformance:
 
     def test_an_empty_stop_set_runs_to_max_new_tokens(self, engine: Engine, prompts: list[list[int]]) -> None:
         n = 2 * self.max_new_tokens
-        for out in engine.generate(prompts, greedy(n, stop=())):
+        for out in generate(engine, prompts, greedy(n, stop=())):
             assert len(out.token_ids) == n and out.finish_reason == "length"
 
     def test_seeded_sampling_is_reproducible(self, engine: Engine, prompts: list[list[int]]) -> None:
         options = GenerationOptions(max_new_tokens=self.max_new_tokens, temperature=1.0, seed=7)
-        first = engine.generate(prompts, options)
-        second = engine.generate(prompts, options)
+        first = generate(engine, prompts, options)
+        second = generate(engine, prompts, options)
         assert [o.token_ids for o in first] == [o.token_ids for o in second]
         assert all(len(o.token_ids) == self.max_new_tokens for o in first)
 
@@ -251,6 +289,8 @@ class BackendConformance:
 
     def test_single_token_scores_match_the_reference(self, engine: Engine, reference: TransformersReference,
                                                      prompts: list[list[int]]) -> None:
+        if not supports(engine, Capability.SCORE):
+            pytest.skip("this engine does not declare Capability.SCORE")
         continuations = ((500,), (1_000,), (reference.greedy(prompts[0], 1)[0],))
         requests = [ScoreRequest(prompt=tuple(p), continuations=continuations) for p in prompts]
         scores = engine.score(requests)
@@ -259,6 +299,8 @@ class BackendConformance:
 
     def test_multi_token_scores_match_the_reference(self, engine: Engine, reference: TransformersReference,
                                                     prompts: list[list[int]]) -> None:
+        if not supports(engine, Capability.SCORE):
+            pytest.skip("this engine does not declare Capability.SCORE")
         # Mixed lengths, shared prefixes and a repeated token: what label verbalizers look like.
         continuations = ((700,), (700, 701), (702, 703, 704, 705), (700, 700, 700))
         requests = [ScoreRequest(prompt=tuple(p), continuations=continuations) for p in prompts]
@@ -267,10 +309,42 @@ class BackendConformance:
         for prompt, row in zip(prompts, scores):
             assert row == pytest.approx([reference.logprob(prompt, c) for c in continuations], abs=self.score_atol)
 
+    @pytest.fixture(scope="class")
+    @classmethod
+    def shared_prompts(cls, reference: TransformersReference, prompts: list[list[int]]) -> list[list[int]]:
+        """The prompts behind one 12-token head (a system turn), plus one much longer: both sharing paths."""
+        rng = random.Random(99)
+        top = min(reference.vocab_size, 30_000)
+        head = [rng.randrange(100, top) for _ in range(12)]
+        return [head + p for p in prompts] + [head + [rng.randrange(100, top) for _ in range(30)]]
+
+    def test_a_shared_prefix_scores_as_unshared(self, engine: Engine, reference: TransformersReference,
+                                                shared_prompts: list[list[int]]) -> None:
+        if not supports(engine, Capability.SCORE):
+            pytest.skip("this engine does not declare Capability.SCORE")
+        # Backends may run a prefix every prompt shares once (engine.base.shared_prefix); nothing may change.
+        continuations = ((500,), (reference.greedy(shared_prompts[0], 1)[0],), (700, 701, 702))
+        for rows in (shared_prompts, shared_prompts[:3]):  # lengths far apart, then close together
+            requests = [ScoreRequest(prompt=tuple(p), continuations=continuations) for p in rows]
+            for prompt, row in zip(rows, engine.score(requests)):
+                want = [reference.logprob(prompt, c) for c in continuations]
+                assert row == pytest.approx(want, abs=self.score_atol)
+
+    def test_a_shared_prefix_generates_as_unshared(self, engine: Engine, reference: TransformersReference,
+                                                   shared_prompts: list[list[int]]) -> None:
+        n = self.max_new_tokens
+        for rows in (shared_prompts, shared_prompts[:3]):
+            outputs = generate(engine, rows, greedy(n))
+            assert [o.token_ids for o in outputs] == [reference.greedy(p, n) for p in rows]
+        if supports(engine, Capability.BEAMS):  # beams reorder the rows of a cache built on a shared prefix
+            beams = greedy(n).model_copy(update={"num_beams": 2})
+            outputs = generate(engine, shared_prompts[:3], beams)
+            assert [o.token_ids for o in outputs] == [reference.beam_search(p, beams) for p in shared_prompts[:3]]
+
     def test_no_repeat_ngrams_count_the_prompt_or_not(self, engine: Engine, reference: TransformersReference,
                                                       prompts: list[list[int]]) -> None:
-        if not supports(engine, "no_repeat_ngram"):
-            pytest.skip("this engine declares capabilities['no_repeat_ngram'] = False")
+        if not supports(engine, Capability.NO_REPEAT_NGRAM):
+            pytest.skip("this engine does not declare Capability.NO_REPEAT_NGRAM")
         n = self.max_new_tokens
         # Each prompt ends with its own greedy continuation, so the reference would say it again.
         echoes = [[*p, *reference.greedy(p, n)] for p in prompts]
@@ -279,7 +353,7 @@ class BackendConformance:
             for in_prompt in (True, False):
                 options = greedy(n).model_copy(update={"no_repeat_ngram_size": size,
                                                        "no_repeat_ngram_in_prompt": in_prompt})
-                outputs = [out.token_ids for out in engine.generate(echoes, options)]
+                outputs = [out.token_ids for out in generate(engine, echoes, options)]
                 for prompt, out in zip(echoes, outputs):
                     banned = no_repeat_bans(prompt, size, in_prompt, reference.vocab_size)
                     assert out == reference.greedy(prompt, n, allowed=banned)
@@ -289,38 +363,52 @@ class BackendConformance:
         assert any(found[size, True] != found[size, False] for size in (1, 2)), \
             "the prompts do not tell the two settings apart: this test would not see the flag ignored"
 
+    def test_beam_search_matches_transformers(self, engine: Engine, reference: TransformersReference,
+                                              prompts: list[list[int]]) -> None:
+        if not supports(engine, Capability.BEAMS):
+            pytest.skip("this engine does not declare Capability.BEAMS")
+        n = self.max_new_tokens
+        options = greedy(n).model_copy(update={"num_beams": 3, "repetition_penalty": 1.2, "no_repeat_ngram_size": 2})
+        outputs = generate(engine, prompts, options)
+        assert [o.token_ids for o in outputs] == [reference.beam_search(p, options) for p in prompts]
+        # A stop token the beams reach: finished hypotheses compete with running ones.
+        stopping = options.model_copy(update={"stop_token_ids": (outputs[1].token_ids[n // 2],)})
+        stopped = generate(engine, prompts, stopping)
+        assert [o.token_ids for o in stopped] == [reference.beam_search(p, stopping) for p in prompts]
+        assert [o.token_ids for o in stopped] == [generate(engine, [p], stopping)[0].token_ids for p in prompts]
+
     # -- constraints ----------------------------------------------------------------
 
     def test_constraints_are_honoured(self, engine: Engine, reference: TransformersReference,
                                       prompts: list[list[int]]) -> None:
         n = self.max_new_tokens
-        if not supports(engine, "constraints"):
-            with pytest.raises(LlamaTasksError):
-                engine.generate(prompts[:1], greedy(n), [AllowOnly([500, 600])])
+        if not supports(engine, Capability.CONSTRAINTS):
+            with pytest.raises(CapabilityError):
+                generate(engine, prompts[:1], greedy(n), [AllowOnly([500, 600])])
             return
         allowed = [500, 600, 700, 800, 900]
-        outputs = engine.generate(prompts, greedy(n), [AllowOnly(allowed), None, AllowOnly(allowed)])
+        outputs = generate(engine, prompts, greedy(n), [AllowOnly(allowed), None, AllowOnly(allowed)])
         for i in (0, 2):
             assert outputs[i].token_ids == reference.greedy(prompts[i], n, allowed=lambda g: allowed)
         assert outputs[1].token_ids == reference.greedy(prompts[1], n)  # an unconstrained row in the same batch
 
     def test_a_constraint_can_force_a_sequence_and_its_end(self, engine: Engine, prompts: list[list[int]]) -> None:
-        if not supports(engine, "constraints"):
-            pytest.skip("this engine declares capabilities['constraints'] = False")
+        if not supports(engine, Capability.CONSTRAINTS):
+            pytest.skip("this engine does not declare Capability.CONSTRAINTS")
         forced, end = [321, 654, 987], 2
-        (out,) = engine.generate(prompts[:1], greedy(self.max_new_tokens, stop=(end,)), [Follow(forced, end)])
+        (out,) = generate(engine, prompts[:1], greedy(self.max_new_tokens, stop=(end,)), [Follow(forced, end)])
         assert out.token_ids == forced and out.finish_reason == "stop"
 
     # -- bad input ------------------------------------------------------------------
 
     def test_contrastive_decoding_matches_the_reference(self, engine: Engine, reference: TransformersReference,
                                                         prompts: list[list[int]]) -> None:
-        if not engine.supports_contrast:
-            pytest.skip("the engine does not declare supports_contrast")
+        if not supports(engine, Capability.CONTRAST):
+            pytest.skip("this engine does not declare Capability.CONTRAST")
         n, weight = self.max_new_tokens, 0.5
         contrasts = [prompts[2], None, prompts[0][:2]]  # the middle row decodes plainly in the same batch
         options = greedy(n).model_copy(update={"contrast_weight": weight})
-        outputs = engine.generate(prompts, options, contrasts=contrasts)  # type: ignore[call-arg]
+        outputs = generate(engine, prompts, options, contrasts=contrasts)
         changed = [out.token_ids != reference.greedy(p, n) for p, c, out in zip(prompts, contrasts, outputs) if c]
         assert any(changed), "the contrast changed no row: this test would not see it ignored"
         for prompt, contrast, out in zip(prompts, contrasts, outputs):
@@ -333,18 +421,46 @@ class BackendConformance:
                          - weight * reference.next_logprobs([*contrast, *expected]))
                 expected.append(int(mixed.argmax()))
             assert out.token_ids == expected
-        alone = [engine.generate([p], options, contrasts=[c])[0] for p, c in zip(prompts, contrasts)]  # type: ignore[call-arg]
+        alone = [generate(engine, [p], options, contrasts=[c])[0] for p, c in zip(prompts, contrasts)]
         assert [o.token_ids for o in alone] == [o.token_ids for o in outputs]
 
     def test_empty_prompts_are_invalid_input(self, engine: Engine) -> None:
         with pytest.raises(InvalidInputError):
-            engine.generate([], greedy(2))
+            generate(engine, [], greedy(2))
         with pytest.raises(InvalidInputError):
-            engine.generate([[5, 6], []], greedy(2))
+            generate(engine, [[5, 6], []], greedy(2))
+
+    # -- capabilities -----------------------------------------------------------------
+
+    def test_capabilities_are_a_declared_set(self, engine: Engine) -> None:
+        assert isinstance(engine.capabilities, frozenset)
+        assert all(isinstance(c, Capability) for c in engine.capabilities)
+        for capability in REQUIRED - engine.capabilities:
+            assert capability in engine.capability_hints, f"say why {capability.value} is missing and what to use"
+
+    def test_scoring_without_the_capability_is_refused(self, engine: Engine) -> None:
+        if supports(engine, Capability.SCORE):
+            pytest.skip("this engine scores")
+        from llamatasks.engine.base import require
+
+        with pytest.raises(CapabilityError):
+            require(engine, Capability.SCORE)
+
+    @pytest.mark.parametrize("refinement", [Capability.BEAMS, Capability.CONTRAST, Capability.NO_REPEAT_NGRAM])
+    def test_an_undeclared_refinement_decodes_plainly(self, engine: Engine, prompts: list[list[int]],
+                                                      refinement: Capability) -> None:
+        if supports(engine, refinement):
+            pytest.skip(f"this engine declares {refinement.value}")
+        n = self.max_new_tokens
+        update = {Capability.BEAMS: {"num_beams": 2}, Capability.CONTRAST: {"contrast_weight": 0.5},
+                  Capability.NO_REPEAT_NGRAM: {"no_repeat_ngram_size": 1}}[refinement]
+        contrasts = [prompts[2], None, prompts[0][:2]] if refinement is Capability.CONTRAST else None
+        refined = generate(engine, prompts, greedy(n).model_copy(update=update), contrasts=contrasts)
+        assert [o.token_ids for o in refined] == [o.token_ids for o in generate(engine, prompts, greedy(n))]
 
     @pytest.mark.parametrize("bad", [-1, 10**9])
     def test_token_ids_outside_the_vocabulary_raise_a_typed_error(self, engine: Engine, bad: int) -> None:
         with pytest.raises(LlamaTasksError):
-            engine.generate([[5, bad]], greedy(2))
+            generate(engine, [[5, bad]], greedy(2))
         with pytest.raises(LlamaTasksError):
             engine.score([ScoreRequest(prompt=(5, 6), continuations=((bad,),))])

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from llamatasks.plugins import PluginManager, Registry
+from llamatasks.plugins.manager import PluginManager, Registry
 from llamatasks.testing.checkpoints import (
     TINY_KINDS,
     build_tiny_checkpoint,
@@ -105,7 +105,7 @@ def tiny_model(tiny_checkpoint: Callable[[str], Path]) -> Iterator[Callable[...,
     whole session; pass ``registry=make_registry(MyPlugin())`` to run your
     plugin's tasks on a tiny model without installing it.
     """
-    from llamatasks.model import load
+    from llamatasks.loading import load
 
     shared: dict[str, Model] = {}
 

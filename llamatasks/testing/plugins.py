@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import types
 
-from llamatasks.plugins import PluginManager, Registry, make_plugin_manager
+from llamatasks.plugins.manager import PluginManager, Registry, make_plugin_manager
 
 __all__ = ["fresh_plugin_manager", "plugin_name", "registry_with"]
 

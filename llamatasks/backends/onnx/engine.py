@@ -1,24 +1,13 @@
-"""``OnnxEngine``: the engine contract on an exported decoder, with a numpy decoding loop."""
+"""``OnnxEngine``: the engine contract on an exported decoder, through the shared step loop."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from llamatasks.backends.onnx.beams import (
-    Finished,
-    beam_step,
-    cannot_improve,
-    initial_scores,
-)
-from llamatasks.backends.onnx.decoding import (
-    RowHistory,
-    choose_tokens,
-    log_softmax,
-    process_logits,
-)
 from llamatasks.backends.onnx.manifest import (
     GraphInfo,
     Manifest,
@@ -27,25 +16,34 @@ from llamatasks.backends.onnx.manifest import (
 )
 from llamatasks.backends.onnx.session import DecoderSession, KVCache
 from llamatasks.engine.base import (
-    Constraint,
+    ALL_CAPABILITIES,
     Engine,
-    GenerationOptions,
+    GenerateRequest,
     GenerationOutput,
     LoadRequest,
     ScoreRequest,
     check_token_ids,
-    trim_at_stop,
 )
+from llamatasks.engine.decoding import log_softmax
+from llamatasks.engine.stepping import generate_by_steps
 from llamatasks.errors import InvalidInputError
 
 _DTYPES = {"fp32": "float32", "fp16": "float16", "int8": "int8", "int4": "int4"}
 
 
+@dataclass
+class _Rows:
+    """The step loop's state on this backend: the KV cache and each row's length so far."""
+
+    cache: KVCache
+    lengths: np.ndarray
+
+
 class OnnxEngine(Engine):
-    """An exported decoder on ONNX Runtime, with its own numpy decoding loop."""
+    """An exported decoder on ONNX Runtime; generation runs the shared step loop (``StepEngine``)."""
 
     backend_name = "onnx"
-    supports_contrast = True
+    capabilities = ALL_CAPABILITIES
 
     def __init__(self, decoder: DecoderSession, manifest: Manifest | None = None, pad_id: int = 0) -> None:
         self.decoder = decoder
@@ -53,6 +51,7 @@ class OnnxEngine(Engine):
         self.device = decoder.device
         self.dtype = _DTYPES[manifest.precision] if manifest else decoder.layout.kv_dtype
         self.pad_id = pad_id
+        self.context_length = decoder.layout.context_length
 
     @classmethod
     def load(cls, request: LoadRequest) -> OnnxEngine:
@@ -67,105 +66,48 @@ class OnnxEngine(Engine):
         decoder = DecoderSession.open(request.path / manifest.graph.filename, manifest.graph, request.device)
         return cls(decoder, manifest, pad_id=_pad_id(manifest))
 
-    # -- generation ------------------------------------------------------------
+    # -- generation: the step protocol ------------------------------------------------
 
-    def generate(
-        self,
-        prompts: Sequence[Sequence[int]],
-        options: GenerationOptions,
-        constraints: Sequence[Constraint | None] | None = None,
-        contrasts: Sequence[Sequence[int] | None] | None = None,
-    ) -> list[GenerationOutput]:
-        """Batched generation; each row equals its own one-by-one generation.
+    def generate(self, request: GenerateRequest) -> list[GenerationOutput]:
+        """Batched generation by the shared step loop; each row equals its own one-by-one generation.
 
-        Rows are right-padded (see ``llamatasks.backends.onnx.session``); a row that
-        has stopped keeps feeding a pad token until every row is done. With
-        ``num_beams > 1`` each prompt gets that many cache rows (``_beam_search``).
-        Contrast prompts (contrastive decoding) run as extra rows of the same
-        batch, fed the same tokens as their own row.
+        Rows are right-padded (see ``llamatasks.backends.onnx.session``); a row's
+        padding is overwritten by its next token.
         """
-        if options.num_beams > 1:
-            return self._beam_search(prompts, options, constraints)
-        n = len(prompts)
-        weights = None
-        if contrasts and options.contrast_weight > 0 and any(contrasts):
-            weights = np.array([[options.contrast_weight if c else 0.0] for c in contrasts])
-            prompts = list(prompts) + [list(c) if c else list(p[-1:]) for c, p in zip(contrasts, prompts)]
-        cache, capacity, lengths, logits = self._prefill(prompts, options)
-        rows = [RowHistory(list(p), len(p), options.no_repeat_ngram_size, options.no_repeat_ngram_in_prompt)
-                for p in prompts[:n]]
-        stopped = [False] * n
-        rng = np.random.default_rng(options.seed)
-        for _ in range(options.max_new_tokens):
-            active = [not s for s in stopped]
-            scores = process_logits(logits[:n], rows, options, constraints, active)
-            if weights is not None:
-                scores = (1 + weights) * log_softmax(scores) - weights * log_softmax(logits[n:])
-            tokens = choose_tokens(scores, options, rng)
-            _append(rows, stopped, tokens.tolist(), set(options.stop_token_ids))
-            if all(stopped) or int(lengths.max()) >= capacity:
-                break
-            lengths = lengths + 1
-            step = np.where(stopped, self.pad_id, tokens)
-            if weights is not None:
-                step = np.concatenate([step, step])
-            logits = self.decoder.forward(step[:, None], lengths, cache, np.zeros((len(lengths), 1), np.int64))[:, 0]
-        return [GenerationOutput(token_ids=row.generated, finish_reason="stop" if done else "length")
-                for row, done in zip(rows, stopped)]
+        return generate_by_steps(self, request)
 
-    def _beam_search(self, prompts: Sequence[Sequence[int]], options: GenerationOptions,
-                     constraints: Sequence[Constraint | None] | None) -> list[GenerationOutput]:
-        """Beam search (``llamatasks.backends.onnx.beams``) over ``num_beams`` cache rows per prompt."""
-        beams = options.num_beams
-        cache, capacity, lengths, logits = self._prefill(prompts, options)
-        owner = np.repeat(np.arange(len(prompts)), beams)  # cache row -> prompt
-        cache, logits, lengths = self.decoder.select_rows(cache, owner), logits[owner], lengths[owner]
-        rows = [RowHistory(list(prompts[p]), len(prompts[p]), options.no_repeat_ngram_size,
-                           options.no_repeat_ngram_in_prompt) for p in owner.tolist()]
-        row_constraints = [constraints[p] for p in owner.tolist()] if constraints else None
-        running = initial_scores(len(prompts), beams)
-        finished = [Finished(beams) for _ in prompts]
-        done = [False] * len(prompts)
-        stops = set(options.stop_token_ids)
-        keep = max(2, 1 + len(stops)) * beams
-        for step in range(options.max_new_tokens):
-            logprobs = process_logits(log_softmax(logits), rows, options, row_constraints)
-            accumulated = (logprobs.reshape(len(prompts), beams, -1) + running[:, :, None]).reshape(len(prompts), -1)
-            last = step + 1 >= options.max_new_tokens or int(lengths.max()) >= capacity
-            sources, tokens = np.empty(len(rows), np.int64), np.empty(len(rows), np.int64)
-            for p in range(len(prompts)):
-                base = p * beams
-                out = beam_step(accumulated[p], beams, keep, stops, last, step + 1, None if done[p] else finished[p],
-                                [rows[base + b].generated for b in range(beams)])
-                sources[base:base + beams] = [base + b for b in out.sources]
-                tokens[base:base + beams] = out.tokens
-                running[p] = out.scores
-                done[p] = done[p] or cannot_improve(finished[p], running[p, 0], step + 1)
-            if last or all(done):
-                break
-            cache = self.decoder.reorder_rows(cache, sources, int(lengths.max()))
-            rows = _follow(rows, sources)
-            for row, token in zip(rows, tokens.tolist()):
-                row.append(token)
-            lengths = lengths + 1
-            logits = self.decoder.forward(tokens[:, None], lengths, cache, np.zeros((len(rows), 1), np.int64))[:, 0]
-        results = []
-        for p, hypotheses in enumerate(finished):
-            best = hypotheses.best()
-            results.append(trim_at_stop(best if best is not None else rows[p * beams].generated, options.stop_token_ids))
-        return results
-
-    def _prefill(self, prompts: Sequence[Sequence[int]],
-                 options: GenerationOptions) -> tuple[KVCache, int, np.ndarray, np.ndarray]:
-        """Run the right-padded prompts into a cache with room for the new tokens.
-
-        Returns the cache, its capacity, each row's length and the logits at each row's last token.
-        """
+    def prefill(self, prompts: Sequence[Sequence[int]], room: int) -> tuple[_Rows, np.ndarray]:
+        """Run the prompts into a cache with ``room`` positions to spare; logits at each row's last token."""
         ids, lengths = self._right_pad(prompts)
-        capacity = min(int(lengths.max()) + options.max_new_tokens, self.decoder.layout.context_length)
+        cache, logits = self._run_prompts(prompts, ids, lengths, int(lengths.max()) + room)
+        return _Rows(cache, lengths), logits
+
+    def _run_prompts(self, prompts: Sequence[Sequence[int]], ids: np.ndarray, lengths: np.ndarray,
+                     capacity: int) -> tuple[KVCache, np.ndarray]:
+        """The prompts' cache and each row's last-position logits ``(B, V)``, in one pass.
+
+        A prefix the prompts share is run for every row: the exported attention
+        (onnxruntime's GroupQueryAttention on CPU) refuses a chunk of several
+        tokens after a past for more than one row ("batch_size must be 1 when
+        sequence_length > 1 and past context is given"), so the torch backend's
+        run-the-prefix-once path cannot be batched here.
+        """
         cache = self.decoder.new_cache(len(prompts), capacity)
-        logits = self.decoder.forward(ids, lengths, cache, (lengths - 1)[:, None])[:, 0]
-        return cache, capacity, lengths, logits
+        return cache, self.decoder.forward(ids, lengths, cache, (lengths - 1)[:, None])[:, 0]
+
+    def step(self, state: _Rows, tokens: np.ndarray) -> np.ndarray:
+        """Write one token per row at that row's own length."""
+        state.lengths = state.lengths + 1
+        zeros = np.zeros((len(tokens), 1), np.int64)
+        return self.decoder.forward(np.asarray(tokens, np.int64)[:, None], state.lengths, state.cache, zeros)[:, 0]
+
+    def select_rows(self, state: _Rows, rows: np.ndarray) -> _Rows:
+        """Row ``i`` continues row ``rows[i]``: reordered in place when the batch keeps its size (beams)."""
+        if len(rows) == state.cache.batch:
+            cache = self.decoder.reorder_rows(state.cache, rows, int(state.lengths.max()))
+        else:
+            cache = self.decoder.select_rows(state.cache, rows)
+        return _Rows(cache, state.lengths[rows])
 
     def _right_pad(self, prompts: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
         if not prompts or any(len(p) == 0 for p in prompts):
@@ -190,11 +132,12 @@ class OnnxEngine(Engine):
         continuations copy their prompt's cache into one row each and are fed a
         token per step, so the prompt is never run twice.
         """
-        ids, lengths = self._right_pad([r.prompt for r in requests])
+        prompts = [r.prompt for r in requests]
+        ids, lengths = self._right_pad(prompts)
         check_token_ids([t for r in requests for c in r.continuations for t in c], self.decoder.vocab_size)
         width = max(len(c) for r in requests for c in r.continuations)
-        cache = self.decoder.new_cache(len(requests), int(lengths.max()) + width - 1)
-        first = log_softmax(self.decoder.forward(ids, lengths, cache, (lengths - 1)[:, None])[:, 0])
+        cache, logits = self._run_prompts(prompts, ids, lengths, int(lengths.max()) + width - 1)
+        first = log_softmax(logits)
         scores = [[float(first[i, c[0]]) for c in r.continuations] for i, r in enumerate(requests)]
         if width > 1:
             self._score_rest(requests, lengths, cache, scores, width)
@@ -218,31 +161,6 @@ class OnnxEngine(Engine):
 
     def close(self) -> None:
         self.decoder.close()
-
-
-def _append(rows: list[RowHistory], stopped: list[bool], tokens: list[int], stops: set[int]) -> None:
-    """Record each active row's new token; a stop token ends the row and is not kept."""
-    for b, token in enumerate(tokens):
-        if stopped[b]:
-            continue
-        if token in stops:
-            stopped[b] = True
-        else:
-            rows[b].append(token)
-
-
-def _follow(rows: list[RowHistory], sources: np.ndarray) -> list[RowHistory]:
-    """Each beam's history after beams moved: row ``i`` continues row ``sources[i]``.
-
-    A source's own history object goes to the first beam that continues it;
-    every further beam gets a copy (taken before anything is appended).
-    """
-    given: set[int] = set()
-    out = []
-    for source in sources.tolist():
-        out.append(rows[source].copy() if source in given else rows[source])
-        given.add(source)
-    return out
 
 
 def _pad_id(manifest: Manifest) -> int:

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from llamatasks.engine.base import BackendSpec, Engine, LoadRequest
-from llamatasks.hookspecs import hookimpl
+from llamatasks.plugins import BackendSpec, Engine, LoadRequest, hookimpl
 from llamatasks_openai.config import CONFIG_FILE, ServerConfig
 from llamatasks_openai.errors import (
     CapabilityError,

@@ -7,30 +7,33 @@ rendered; otherwise as decoded text. Scoring uses the protocol
 lm-evaluation-harness uses for loglikelihood: ``echo: true`` with
 ``logprobs`` and ``max_tokens: 1`` over prompt + continuation, summing the
 continuation's echoed log-probabilities. Servers that cannot echo prompt
-log-probabilities (llama.cpp's llama-server, Ollama, TGI) get
-``capabilities["score"] = False``, and a task that scores raises
+log-probabilities (llama.cpp's llama-server, Ollama, TGI) do not get
+``Capability.SCORE``, and a task that scores is refused with
 ``CapabilityError`` saying so; generation-only tasks still run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from llamatasks.engine.base import (
-    Constraint,
+from llamatasks.plugins import (
+    Capability,
     Engine,
+    GenerateRequest,
     GenerationOptions,
     GenerationOutput,
+    InvalidInputError,
+    LlamaTasksError,
     LoadRequest,
     ScoreRequest,
+    require,
     trim_at_stop,
 )
-from llamatasks.errors import InvalidInputError, LlamaTasksError
 from llamatasks.tokenizer import Tokenizer
 from llamatasks_openai.client import CompletionsClient
 from llamatasks_openai.config import ServerConfig
-from llamatasks_openai.errors import CapabilityError, ServerFailedError
+from llamatasks_openai.errors import ServerFailedError
 
 _TOKEN_ID_PREFIX = "token_id:"  # vLLM's spelling of tokens with return_tokens_as_token_ids
 
@@ -38,20 +41,23 @@ _TOKEN_ID_PREFIX = "token_id:"  # vLLM's spelling of tokens with return_tokens_a
 class OpenAIEngine(Engine):
     """A model served by an OpenAI-compatible server.
 
-    Attributes:
-        capabilities: What the server can do for tasks: ``generate`` (always),
-            ``score`` (prompt log-probabilities), ``constraints`` (never: the API
-            has no per-token constraint callback), ``no_repeat_ngram`` (never).
-
-    ``num_beams`` and ``no_repeat_ngram_size`` have no completions field: rows
-    are decoded greedily (or sampled) without them.
+    ``capabilities`` holds ``Capability.SCORE`` when the server echoes prompt
+    log-probabilities, and nothing else: the API has no per-token constraint
+    callback, and beams, n-gram bans and contrastive decoding have no
+    completions field, so the runtime decodes those rows plainly.
     """
 
     backend_name = "openai"
     dtype = "server"
+    capability_hints: ClassVar[dict[Capability, str]] = {
+        Capability.SCORE: "serve the model with vLLM or llama-cpp-python's server (logits_all), which echo "
+                          "log-probabilities; generation-only tasks (summarize, translate, chat) work on any server",
+        Capability.CONSTRAINTS: "an OpenAI-compatible API cannot constrain generation token by token: tasks that "
+                                "constrain their output (answer) need a local backend, torch or onnx",
+    }
 
     def __init__(self, client: CompletionsClient, config: ServerConfig, tokenizer: Tokenizer, model: str,
-                 capabilities: dict[str, bool]) -> None:
+                 capabilities: frozenset[Capability] = frozenset()) -> None:
         self.client = client
         self.config = config
         self.tokenizer = tokenizer
@@ -69,29 +75,19 @@ class OpenAIEngine(Engine):
         """Connect to ``config``'s server, naming the model and finding out whether it can score."""
         client = CompletionsClient(config.base_url, config.api_key, config.timeout)
         model = config.model or _only_model(client)
-        engine = cls(client, config, tokenizer, model, {"generate": True, "score": False, "constraints": False,
-                                                        "no_repeat_ngram": False})
-        engine.capabilities["score"] = config.score if config.score is not None else engine._probe_scoring()
+        engine = cls(client, config, tokenizer, model)
+        if config.score if config.score is not None else engine._probe_scoring():
+            engine.capabilities = frozenset({Capability.SCORE})
         return engine
 
     # -- generation -------------------------------------------------------------
 
-    def generate(
-        self,
-        prompts: Sequence[Sequence[int]],
-        options: GenerationOptions,
-        constraints: Sequence[Constraint | None] | None = None,
-    ) -> list[GenerationOutput]:
-        """One ``/completions`` request for the whole batch."""
-        _check_prompts(prompts)
-        if constraints and any(c is not None for c in constraints):
-            raise CapabilityError(
-                "the openai backend cannot constrain generation token by token (an OpenAI-compatible API has no "
-                "such callback)",
-                hint="tasks that constrain their output (answer) need a local backend: torch or onnx",
-            )
-        choices = self._complete(prompts, self._generation_fields(options))
-        return [self._output(choice, options) for choice in choices]
+    def generate(self, request: GenerateRequest) -> list[GenerationOutput]:
+        """One ``/completions`` request for the whole batch (the runtime never sends constraints)."""
+        if request.constrained:
+            require(self, Capability.CONSTRAINTS)  # raises: the API has no such callback
+        choices = self._complete(request.prompts, self._generation_fields(request.options))
+        return [self._output(choice, request.options) for choice in choices]
 
     def _complete(self, sequences: Sequence[Sequence[int]], fields: dict[str, Any]) -> list[dict[str, Any]]:
         """``/completions`` for every sequence, ``batch_size`` prompts per request; the choices in order."""
@@ -132,22 +128,17 @@ class OpenAIEngine(Engine):
         if ids is None:  # the server sent text only: our tokenizer's reading of it
             ids = self.tokenizer.encode_inner(str(choice.get("text") or ""))
         trimmed = trim_at_stop(ids, options.stop_token_ids)  # servers differ on including the stop token
+        logprobs = _token_logprobs(choice, len(trimmed.token_ids))
         if trimmed.finish_reason == "stop":
-            return trimmed
+            return GenerationOutput(token_ids=trimmed.token_ids, finish_reason="stop", token_logprobs=logprobs)
         stopped = choice.get("finish_reason") == "stop" and len(ids) < options.max_new_tokens
-        return GenerationOutput(token_ids=ids, finish_reason="stop" if stopped else "length")
+        return GenerationOutput(token_ids=ids, finish_reason="stop" if stopped else "length", token_logprobs=logprobs)
 
     # -- scoring ----------------------------------------------------------------
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[list[float]]:
         """Echoed log-probabilities of prompt + continuation, one request for the whole batch."""
-        if not self.capabilities["score"]:
-            raise CapabilityError(
-                f"the server at {self.client.base_url} does not return prompt log-probabilities, and this task "
-                "scores continuations (sentiment, classify, ner and others do)",
-                hint="serve the model with vLLM or llama-cpp-python's server (logits_all), which echo "
-                     "log-probabilities; generation-only tasks (summarize, translate, chat) work on any server",
-            )
+        require(self, Capability.SCORE)
         pairs = [(r.prompt, c) for r in requests for c in r.continuations]
         if not pairs:
             return []
@@ -179,15 +170,15 @@ class OpenAIEngine(Engine):
         """Whether the server echoes prompt log-probabilities: one small scoring request."""
         ids = self.tokenizer.encode("Hello, world")[:3]
         request = ScoreRequest(prompt=tuple(ids[:-1]), continuations=((ids[-1],),))
-        self.capabilities["score"] = True
+        self.capabilities = frozenset({Capability.SCORE})
         try:
             self.score([request])
-        except (CapabilityError, InvalidInputError, ServerFailedError):
+        except (InvalidInputError, ServerFailedError):
             return False
         except LlamaTasksError:  # unreachable server and the like: not a capability question
             raise
         finally:
-            self.capabilities["score"] = False
+            self.capabilities = frozenset()
         return True
 
     def close(self) -> None:
@@ -205,11 +196,6 @@ def _only_model(client: CompletionsClient) -> str:
     return names[0]
 
 
-def _check_prompts(prompts: Sequence[Sequence[int]]) -> None:
-    if not prompts or any(len(p) == 0 for p in prompts):
-        raise InvalidInputError("every prompt needs at least one token")
-
-
 def _choices(response: dict[str, Any], expected: int) -> list[dict[str, Any]]:
     choices = response.get("choices")
     if not isinstance(choices, list) or len(choices) != expected:
@@ -224,3 +210,12 @@ def _returned_token_ids(choice: dict[str, Any]) -> list[int] | None:
     if not isinstance(tokens, list) or not all(isinstance(t, str) and t.startswith(_TOKEN_ID_PREFIX) for t in tokens):
         return None
     return [int(t[len(_TOKEN_ID_PREFIX):]) for t in tokens]
+
+
+def _token_logprobs(choice: dict[str, Any], count: int) -> list[float]:
+    """The first ``count`` generated tokens' log-probabilities where the server sent them; else none."""
+    values = (choice.get("logprobs") or {}).get("token_logprobs")
+    if not isinstance(values, list) or len(values) < count or \
+            not all(isinstance(v, (int, float)) for v in values[:count]):
+        return []
+    return [float(v) for v in values[:count]]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from llamatasks.errors import GenerationError, InvalidInputError, LlamaTasksError
+from llamatasks.errors import CapabilityError, GenerationError, InvalidInputError
 
-
-class CapabilityError(LlamaTasksError, NotImplementedError):
-    """The server cannot do what a task needs (scoring without prompt log-probabilities, constraints)."""
+__all__ = ["CapabilityError", "ServerFailedError", "ServerRejectedError"]  # CapabilityError: the core's
 
 
 class ServerRejectedError(InvalidInputError):

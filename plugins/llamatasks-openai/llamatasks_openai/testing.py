@@ -16,7 +16,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from llamatasks.engine.base import Engine, GenerationOptions, ScoreRequest
+from llamatasks.plugins import Engine, GenerateRequest, GenerationOptions, ScoreRequest
 from llamatasks.tokenizer import Tokenizer
 
 __all__ = ["FakeCompletionsServer"]
@@ -102,7 +102,7 @@ class FakeCompletionsServer:
                                     temperature=float(body.get("temperature", 1.0)),
                                     top_p=float(body.get("top_p", 1.0)), seed=body.get("seed"),
                                     stop_token_ids=tuple(stops))
-        outputs = self.engine.generate(prompts, options)
+        outputs = self.engine.generate(GenerateRequest(prompts=prompts, options=options))
         choices = []
         for out in outputs:
             # Like vLLM, keep the stop token that ended a row in the returned tokens (which
@@ -111,7 +111,9 @@ class FakeCompletionsServer:
             text = self._cut_at_stop_strings(self.tokenizer.decode(out.token_ids), body.get("stop"))
             choice: dict[str, Any] = {"text": text, "finish_reason": out.finish_reason, "logprobs": None}
             if body.get("logprobs") is not None and body.get("return_tokens_as_token_ids"):
-                choice["logprobs"] = {"tokens": [f"token_id:{t}" for t in ids]}
+                # vLLM sends each sampled token's log-probability with logprobs=0; the stop token has none here.
+                logprobs = out.token_logprobs + ([0.0] if out.finish_reason == "stop" else [])
+                choice["logprobs"] = {"tokens": [f"token_id:{t}" for t in ids], "token_logprobs": logprobs}
             choices.append(choice)
         return choices
 
@@ -126,7 +128,7 @@ class FakeCompletionsServer:
         """Prompt log-probabilities (None for the first token) plus one greedy token, as OpenAI's echo does."""
         requests = [ScoreRequest(prompt=tuple(ids[:j]), continuations=((ids[j],),)) for j in range(1, len(ids))]
         prompt_logprobs = [row[0] for row in self.engine.score(requests)] if requests else []
-        (nxt,) = self.engine.generate([ids], GenerationOptions(max_new_tokens=1))
+        (nxt,) = self.engine.generate(GenerateRequest(prompts=[ids], options=GenerationOptions(max_new_tokens=1)))
         (next_lp,) = self.engine.score([ScoreRequest(prompt=tuple(ids), continuations=(tuple(nxt.token_ids),))])
         all_ids = ids + nxt.token_ids
         # Offsets from decoding growing prefixes: decoding tokens one by one loses

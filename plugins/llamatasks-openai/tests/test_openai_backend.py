@@ -26,13 +26,13 @@ from llamatasks_openai.testing import _OPENAI_FIELDS, FakeCompletionsServer
 
 import llamatasks
 from llamatasks.backends.torch_backend import TorchEngine
-from llamatasks.engine.base import Engine, GenerationOptions, LoadRequest, ScoreRequest
+from llamatasks.engine.base import Capability, Engine, GenerateRequest, GenerationOptions, LoadRequest, ScoreRequest
 from llamatasks.errors import (
     BackendUnavailableError,
     GenerationError,
     InvalidInputError,
 )
-from llamatasks.testing.conformance import BackendConformance
+from llamatasks.testing.conformance import BackendConformance, generate
 from llamatasks.tokenizer import Tokenizer
 
 
@@ -47,8 +47,7 @@ class TestOpenAIBackendConformance(BackendConformance):
         tokenizer = Tokenizer.from_dir(checkpoint)
         with FakeCompletionsServer(TorchEngine.load(LoadRequest(path=checkpoint, device="cpu")), tokenizer) as server:
             engine = OpenAIEngine.connect(ServerConfig(base_url=server.base_url), tokenizer)
-            assert engine.capabilities == {"generate": True, "score": True, "constraints": False,
-                                           "no_repeat_ngram": False}
+            assert engine.capabilities == {Capability.SCORE}
             yield engine
 
 
@@ -103,7 +102,9 @@ def test_tasks_give_the_same_answers_through_the_server(checkpoint: Path, tmp_pa
     for mine, theirs in zip(local.sentiment(texts), remote.sentiment(texts)):
         assert theirs.scores == pytest.approx(mine.scores, abs=1e-4)
         assert theirs.provenance.backend == "openai"
-    assert remote.chat("Say hello.", max_new_tokens=6).text == local.chat("Say hello.", max_new_tokens=6).text
+    theirs, mine = remote.chat("Say hello.", max_new_tokens=6), local.chat("Say hello.", max_new_tokens=6)
+    assert theirs.text == mine.text
+    assert theirs.confidence == pytest.approx(mine.confidence, abs=1e-4)  # from the server's token log-probabilities
     assert remote.classify("the striker scored", labels=["sports", "politics"]).label == \
         local.classify("the striker scored", labels=["sports", "politics"]).label
 
@@ -114,7 +115,7 @@ def test_a_server_that_cannot_echo_says_which_tasks_cannot_run(checkpoint: Path,
     server = serve(echo=False)  # like llama.cpp's llama-server: "Only no echo is supported"
     remote = llamatasks.load(server_folder(checkpoint, tmp_path / "served", base_url=server.base_url),
                              registry=registry)
-    assert remote.engine.capabilities["score"] is False
+    assert Capability.SCORE not in remote.engine.capabilities
     with pytest.raises(CapabilityError, match="log-probabilities") as caught:
         remote.sentiment("great phone")
     assert "vLLM" in caught.value.hint
@@ -129,8 +130,8 @@ def test_a_strict_openai_server_gets_only_openai_fields(checkpoint: Path, local:
     engine = OpenAIEngine.connect(ServerConfig(base_url=server.base_url, extensions=False), local.tokenizer)
     prompt = local.tokenizer.encode("The weather today is")
     stop = local.tokenizer.eos_id
-    (out,) = engine.generate([prompt], GenerationOptions(max_new_tokens=5, stop_token_ids=(stop,)))
-    (want,) = local.engine.generate([prompt], GenerationOptions(max_new_tokens=5, stop_token_ids=(stop,)))
+    (out,) = generate(engine, [prompt], GenerationOptions(max_new_tokens=5, stop_token_ids=(stop,)))
+    (want,) = generate(local.engine, [prompt], GenerationOptions(max_new_tokens=5, stop_token_ids=(stop,)))
     # The server sent text only: the ids are our tokenizer's reading of it, and decode to the same text.
     assert local.tokenizer.decode(out.token_ids) == local.tokenizer.decode(want.token_ids)
     sent = server.requests[-1]
@@ -160,7 +161,7 @@ def test_server_errors_are_typed(local: llamatasks.Model, serve: Callable[..., F
     engine = OpenAIEngine.connect(ServerConfig(base_url=server.base_url), local.tokenizer)
     wrong_model = OpenAIEngine(engine.client, engine.config, local.tokenizer, "no-such-model", engine.capabilities)
     with pytest.raises(ServerRejectedError, match="does not exist"):
-        wrong_model.generate([[5, 6]], GenerationOptions(max_new_tokens=2))
+        wrong_model.generate(GenerateRequest.of([[5, 6]], GenerationOptions(max_new_tokens=2)))
     dead = FakeCompletionsServer(local.engine, local.tokenizer)
     url = dead.base_url
     dead.__exit__(None, None, None)  # never started, now closed: nothing listens there
@@ -187,7 +188,7 @@ def test_a_server_failure_is_a_generation_error(local: llamatasks.Model,
 
     server.engine = type("Broken", (), {"generate": explode, "score": explode})()
     with pytest.raises(GenerationError, match="CUDA out of memory"):
-        engine.generate([[5, 6]], GenerationOptions(max_new_tokens=2))
+        engine.generate(GenerateRequest.of([[5, 6]], GenerationOptions(max_new_tokens=2)))
     server.engine = local.engine
 
 

@@ -22,6 +22,7 @@ import pytest
 from llamatasks_openai import CONFIG_FILE, ServerConfig
 
 import llamatasks
+from llamatasks.engine.base import Capability
 from llamatasks.errors import ModelNotFoundError
 from llamatasks.testing.plugins import registry_with
 
@@ -82,7 +83,7 @@ def test_tasks_on_a_real_server_match_the_local_model(server_url: str, tmp_path:
     config = ServerConfig(base_url=server_url, model="smollm2", token_ids=False, batch_size=1, extensions=False)
     (folder / CONFIG_FILE).write_text(config.model_dump_json(exclude_defaults=True))
     remote = llamatasks.load(folder, registry=registry_with(llamatasks_openai))
-    assert remote.backend_name == "openai" and remote.engine.capabilities["score"] is True
+    assert remote.backend_name == "openai" and Capability.SCORE in remote.engine.capabilities
     texts = ["I love this phone, the screen is wonderful.", "Terrible. It broke after one day."]
     for mine, theirs in zip(local.sentiment(texts), remote.sentiment(texts)):
         # The server runs the Q4_1 weights, llamatasks their float32 dequantization: close, not equal.

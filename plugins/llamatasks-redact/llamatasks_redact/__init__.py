@@ -11,8 +11,7 @@ from collections.abc import Callable
 
 import typer
 
-from llamatasks.hookspecs import hookimpl
-from llamatasks.tasks.base import Task
+from llamatasks.plugins import Task, hookimpl
 from llamatasks_redact.detectors import DETECTORS, Detection
 from llamatasks_redact.task import RedactedSpan, Redaction, RedactTask, redact
 

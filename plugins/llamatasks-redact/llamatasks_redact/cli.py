@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from llamatasks.cli import read_text
+from llamatasks.plugins import read_text
 
 TextArg = typer.Argument(None, help="Text, or '-' for stdin.")
 FileOpt = typer.Option(None, "--file", "-f", help="Read the text from this file.")

@@ -6,14 +6,21 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from llamatasks.errors import InvalidInputError
-from llamatasks.prompts.render import Prompt
-from llamatasks.results import Entities, Provenance
-from llamatasks.tasks.base import Task, TaskModel
-from llamatasks.tasks.inputs import as_text_list
-from llamatasks.tasks.ner import NerTask
+import llamatasks
+from llamatasks.plugins import (
+    Entities,
+    InvalidInputError,
+    NerOptions,
+    NerTask,
+    Prompt,
+    Provenance,
+    Task,
+    TaskModel,
+    TaskOptions,
+    as_text_list,
+)
 from llamatasks_redact.detectors import (
     DEFAULT_PHONE_REGIONS,
     DETECTORS,
@@ -56,29 +63,40 @@ class Redaction(BaseModel):
     provenance: Provenance | None = Field(default=None, description="The model's, when ner ran; None otherwise.")
 
 
-class RedactTask(Task):
-    """Redact e-mails, phone numbers, IBANs, card numbers and (through ``ner``) names.
+class RedactOptions(TaskOptions):
+    """Options of ``redact``."""
 
-    Options:
-        entities: ner labels to redact (default PER and LOC); empty for detectors only.
-        detectors: which detectors run (default all: iban, card, email, phone).
-        phone_regions: regions whose national phone formats are recognised.
-        placeholder: replacement text; ``{label}`` is filled in (default ``[{label}]``).
-    """
+    task_name = "redact"
+
+    entities: tuple[str, ...] = Field(default=DEFAULT_ENTITIES, description=(
+        "ner labels to redact (default PER and LOC); empty for the detectors only."))
+    detectors: tuple[str, ...] = Field(default=tuple(DETECTORS), description=(
+        f"Which detectors run: any of {', '.join(DETECTORS)} (default all)."))
+    phone_regions: tuple[str, ...] = Field(default=DEFAULT_PHONE_REGIONS, description=(
+        "Regions whose national phone formats are recognised; international numbers (+44 ...) always are."))
+    placeholder: str = Field(default=DEFAULT_PLACEHOLDER, strict=True, description=(
+        "Replacement text; {label} is filled in."))
+
+    _entities = field_validator("entities")(classmethod(lambda cls, value: _entities(value)))
+    _detectors = field_validator("detectors")(classmethod(lambda cls, value: _detector_names(value)))
+    _placeholder = field_validator("placeholder")(classmethod(lambda cls, value: _placeholder(value)))
+
+
+class RedactTask(Task[RedactOptions]):
+    """Redact e-mails, phone numbers, IBANs, card numbers and (through ``ner``) names."""
 
     name = "redact"
     result_type = Redaction
     description = "replace e-mails, phone numbers, IBANs, card numbers and names by placeholders"
+    Options = RedactOptions
 
-    def prompts(self, model: TaskModel, text: str, **options: Any) -> list[Prompt]:
-        entities = _entities(options.get("entities", DEFAULT_ENTITIES))
-        return NerTask().prompts(model, text, labels=list(entities)) if entities else []
+    def prompts(self, model: TaskModel, text: str, options: RedactOptions) -> list[Prompt]:
+        entities = options.entities
+        return NerTask().prompts(model, text, NerOptions(labels=entities)) if entities else []
 
-    def run(self, model: TaskModel | None, texts: list[str], **options: Any) -> list[Redaction]:
-        entities = _entities(options.get("entities", DEFAULT_ENTITIES))
-        placeholder = _placeholder(options.get("placeholder", DEFAULT_PLACEHOLDER))
-        regions = tuple(options.get("phone_regions") or DEFAULT_PHONE_REGIONS)
-        names = _detector_names(options.get("detectors"))
+    def run(self, model: TaskModel | None, texts: list[str], options: RedactOptions) -> list[Redaction]:
+        entities, placeholder = options.entities, options.placeholder
+        regions, names = options.phone_regions, options.detectors
         started = time.perf_counter()
         found = [detect(text, names, regions) for text in texts]
         provenances: list[Provenance | None] = [None] * len(texts)
@@ -86,7 +104,7 @@ class RedactTask(Task):
             if model is None:
                 raise InvalidInputError("redacting entities needs a model",
                                         hint="pass a model, or entities=() for the detectors only")
-            for i, found_entities in enumerate(NerTask().run(model, texts, labels=list(entities))):
+            for i, found_entities in enumerate(NerTask().run(model, texts, NerOptions(labels=entities))):
                 result = cast(Entities, found_entities)
                 found[i] += [_Candidate(e.start, e.end, e.label, "ner", e.score) for e in result.entities]
                 provenances[i] = result.provenance
@@ -185,12 +203,8 @@ def redact(text: str | Sequence[str], *, model: Any = None, backend: str | None 
         placeholder: Replacement text; ``{label}`` is filled in.
     """
     texts, single = as_text_list(text)
-    options = {"entities": entities, "detectors": detectors, "phone_regions": phone_regions,
-               "placeholder": placeholder}
-    loaded = None
-    if _entities(entities):
-        from llamatasks.api import get_model
-
-        loaded = get_model(model, backend)
-    results = RedactTask().run(loaded, texts, **options)
+    options = RedactOptions.parse({"entities": entities, "detectors": detectors, "phone_regions": phone_regions,
+                                   "placeholder": placeholder})
+    loaded = llamatasks.get_model(model, backend).runtime if options.entities else None
+    results = RedactTask().run(loaded, texts, options)
     return results[0] if single else results

@@ -40,7 +40,8 @@ class FakeNer:
     names: ClassVar[dict[str, str]] = {"Alice Smith": "PER", "Berlin": "LOC", "DE89": "ORG"}
     labels_asked: ClassVar[list[str]] = []
 
-    def run(self, model: Any, texts: list[str], labels: list[str]) -> list[Entities]:
+    def run(self, model: Any, texts: list[str], options: Any) -> list[Entities]:
+        labels = list(options.labels)
         FakeNer.labels_asked = labels
         results = []
         for text in texts:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from llamatasks.hookspecs import hookimpl
+from llamatasks.plugins.hookspecs import hookimpl
 from llamatasks.tasks.answer import AnswerTask
 from llamatasks.tasks.base import Task
+from llamatasks.tasks.chat import ChatTask
 from llamatasks.tasks.classify import ClassifyTask, SentimentTask
 from llamatasks.tasks.ner import NerTask
 from llamatasks.tasks.summarize import SummarizeTask
 from llamatasks.tasks.translate import TranslateTask
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def register_tasks(register: Callable[[Task], None]) -> None:
-    """Register summarize, translate, ner, sentiment, classify and answer."""
-    for task in (SummarizeTask(), TranslateTask(), NerTask(), SentimentTask(), ClassifyTask(), AnswerTask()):
+    """Register summarize, translate, ner, sentiment, classify, answer and chat."""
+    for task in (SummarizeTask(), TranslateTask(), NerTask(), SentimentTask(), ClassifyTask(), AnswerTask(),
+                 ChatTask()):
         register(task)

@@ -1,4 +1,4 @@
-"""Beam search bookkeeping for the numpy loop, as transformers' ``generate`` does it.
+"""Beam search bookkeeping for the step loop (``engine.stepping``), as transformers' ``generate`` does it.
 
 Per prompt, ``num_beams`` hypotheses run. Each step adds every token's
 log-probability (after the processors) to its hypothesis' running score and
@@ -15,18 +15,22 @@ finished hypothesis.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from llamatasks.engine.decoding import RowHistory
 
 _DEAD = -1.0e9  # transformers' score for beams that must not be chosen
 
 
 @dataclass
 class Finished:
-    """The best ``size`` finished hypotheses of one prompt: (score, generated tokens)."""
+    """The best ``size`` finished hypotheses of one prompt: (score, generated tokens, their log-probabilities)."""
 
     size: int
-    items: list[tuple[float, list[int]]] = field(default_factory=list)
+    items: list[tuple[float, list[int], list[float]]] = field(default_factory=list)
 
     @property
     def full(self) -> bool:
@@ -34,15 +38,16 @@ class Finished:
 
     @property
     def worst(self) -> float:
-        return min(score for score, _ in self.items)
+        return min(item[0] for item in self.items)
 
-    def add(self, score: float, tokens: list[int]) -> None:
-        self.items.append((score, tokens))
+    def add(self, score: float, tokens: list[int], logprobs: list[float]) -> None:
+        self.items.append((score, tokens, logprobs))
         self.items.sort(key=lambda item: -item[0])
         del self.items[self.size:]
 
-    def best(self) -> list[int] | None:
-        return self.items[0][1] if self.items else None
+    def best(self) -> tuple[list[int], list[float]] | None:
+        """The best hypothesis' tokens and their log-probabilities under the model's own distribution."""
+        return (self.items[0][1], self.items[0][2]) if self.items else None
 
 
 @dataclass
@@ -55,12 +60,13 @@ class Step:
 
 
 def beam_step(accumulated: np.ndarray, num_beams: int, keep: int, stops: set[int], last: bool, length: int,
-              finished: Finished | None, generated: list[list[int]]) -> Step:
+              finished: Finished | None, rows: list[RowHistory], plain: np.ndarray) -> Step:
     """One prompt's step from its (num_beams * vocab) accumulated scores.
 
     ``finished`` is None once the prompt is done (nothing may join any more);
-    ``generated`` holds each running beam's tokens so far; ``length`` is the
-    number of generated tokens once this step's token is added.
+    ``rows`` holds each running beam's history and ``plain`` its model
+    log-probabilities for this step (num_beams, vocab); ``length`` is the number
+    of generated tokens once this step's token is added.
     """
     vocab = accumulated.shape[0] // num_beams
     top = np.argpartition(-accumulated, keep - 1)[:keep]
@@ -70,7 +76,9 @@ def beam_step(accumulated: np.ndarray, num_beams: int, keep: int, stops: set[int
     if finished is not None:
         for j in range(num_beams):
             if hits[j]:
-                finished.add(float(scores[j]) / length, generated[beams[j]] + [int(tokens[j])])
+                row, token = rows[beams[j]], int(tokens[j])
+                finished.add(float(scores[j]) / length, row.generated + [token],
+                             row.logprobs + [float(plain[beams[j], token])])
     chosen = [j for j in range(keep) if not hits[j]][:num_beams]
     chosen += [j for j in range(keep) if hits[j]][: num_beams - len(chosen)]  # only on the last step
     return Step([int(beams[j]) for j in chosen], [int(tokens[j]) for j in chosen],

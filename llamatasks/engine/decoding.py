@@ -1,11 +1,12 @@
-"""Next-token choice in numpy, matching transformers' ``generate`` for the same options.
+"""The decoding rules, in numpy: what may come next and which token is chosen.
 
-Greedy decoding here must pick exactly the token transformers picks, so every
-processor follows transformers' definition: repetition penalty over the
-prompt and the generated tokens, no-repeat n-grams over the same, the row's
-``Constraint`` as a mask, then (when sampling) temperature and top-p. Beam
-search (``beams``) applies the same processors to log-probabilities, as
-transformers does.
+Both built-in backends decode through these functions (``engine.stepping``), so
+every rule exists once. Each follows transformers' definition, so greedy
+decoding picks exactly the token ``generate`` would: repetition penalty over
+the prompt and the generated tokens, no-repeat n-grams over the same (or over
+the generated tokens only), the row's ``Constraint`` as a mask, then (when
+sampling) temperature and top-p. Beam search (``engine.beams``) applies the same
+processors to log-probabilities, as transformers does.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from llamatasks.engine.base import Constraint, GenerationOptions
 
 @dataclass
 class RowHistory:
-    """One row's tokens (prompt + generated) and the n-grams they contain.
+    """One row's tokens (prompt + generated), the n-grams they contain and each generated token's log-probability.
 
     With ``prompt_ngrams`` False only n-grams wholly inside the generated tokens
     are banned (``GenerationOptions.no_repeat_ngram_in_prompt``).
@@ -30,13 +31,18 @@ class RowHistory:
     prompt_len: int
     ngram_size: int
     prompt_ngrams: bool = True
+    logprobs: list[float] = field(default_factory=list)
     ngrams: dict[tuple[int, ...], set[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = self.ngram_size
-        if n > 0:
+        if n > 0 and not self.ngrams:
             for end in range(self._first_end(), len(self.tokens) + 1):
                 self._add(self.tokens[end - n:end])
+
+    @classmethod
+    def for_prompt(cls, prompt: Sequence[int], options: GenerationOptions) -> RowHistory:
+        return cls(list(prompt), len(prompt), options.no_repeat_ngram_size, options.no_repeat_ngram_in_prompt)
 
     def _first_end(self) -> int:
         """The end index of the first n-gram that counts."""
@@ -46,14 +52,16 @@ class RowHistory:
     def generated(self) -> list[int]:
         return self.tokens[self.prompt_len:]
 
-    def append(self, token: int) -> None:
+    def append(self, token: int, logprob: float) -> None:
         self.tokens.append(token)
+        self.logprobs.append(logprob)
         n = self.ngram_size
         if n > 0 and len(self.tokens) >= self._first_end():
             self._add(self.tokens[-n:])
 
     def copy(self) -> RowHistory:
-        return RowHistory(list(self.tokens), self.prompt_len, self.ngram_size, self.prompt_ngrams)
+        return RowHistory(list(self.tokens), self.prompt_len, self.ngram_size, self.prompt_ngrams,
+                          list(self.logprobs), {k: set(v) for k, v in self.ngrams.items()})
 
     def _add(self, gram: list[int]) -> None:
         self.ngrams.setdefault(tuple(gram[:-1]), set()).add(gram[-1])
@@ -90,10 +98,11 @@ def process_logits(
         constraint = constraints[b] if constraints else None
         if constraint is not None:
             allowed = constraint.allowed_tokens(row.generated)
-            if allowed:  # an empty set means "no restriction", as in the torch backend
-                keep = scores[list(allowed)].copy()
+            if allowed:  # an empty set means "no restriction": masking everything would leave no token
+                index = np.fromiter(allowed, dtype=np.int64)
+                keep = scores[index].copy()
                 scores[:] = -np.inf
-                scores[list(allowed)] = keep
+                scores[index] = keep
     return logits
 
 
@@ -137,3 +146,11 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     x = logits.astype(np.float64)
     x -= x.max(axis=-1, keepdims=True)
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
+
+def chosen_logprobs(logits: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """``log p(token)`` of each row's chosen token under the model's own distribution (before any rule)."""
+    x = logits.astype(np.float64)
+    top = x.max(axis=-1)
+    log_norm = top + np.log(np.exp(x - top[:, None]).sum(axis=-1))
+    return x[np.arange(len(tokens)), tokens] - log_norm
