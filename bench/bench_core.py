@@ -240,7 +240,7 @@ def bench_decode(m: Any, n_new: int, reps: int) -> dict[str, Any]:
     batch = [ids[4 * i: 4 * i + PROMPT_TOKENS] for i in range(8)]  # 8 distinct, equal-length prompts
     opts = GenerationOptions(max_new_tokens=n_new, stop_token_ids=())
 
-    hf = AutoModelForCausalLM.from_pretrained(m.source.path, dtype=torch.float32).eval()
+    hf = AutoModelForCausalLM.from_pretrained(m.source.path, dtype=getattr(torch, m.engine.dtype)).eval()  # same dtype
     input_ids = torch.tensor([prompt])
     attention_mask = torch.ones_like(input_ids)
     outputs: dict[str, Any] = {}
@@ -371,7 +371,7 @@ def report(env: dict[str, Any], res: dict[str, Any]) -> str:
                      f"{ld['cold_s']:.2f}", f"{ld['cold_over_cached']:.2f}x", spread(ld["pair_ratios"])))
     out.append(table(rows))
     out += ["", "baselines: sentiment = m.chat(question + text, max_new_tokens=8) per text, parsed;",
-            "           decode = transformers AutoModelForCausalLM.generate on m.source.path (float32);",
+            "           decode = transformers AutoModelForCausalLM.generate on m.source.path (the engine's dtype);",
             "           load = cold llamatasks.load() into an empty LLAMATASKS_CACHE (GGUF conversion).",
             "           beams = the same translate/summarize calls with num_beams=1 (greedy); that row is a cost.",
             "ratio > 1 means llamatasks (first column) is faster; medians of interleaved repetitions."]
