@@ -48,6 +48,8 @@ def chunk_text(text: str, count: Callable[[str], int], budget: int) -> list[Chun
     if budget < 1:
         raise ValueError("chunk budget must be at least one token")
     pieces = [p for s, e in sentence_spans(text) for p in _fit(text, s, e, count, budget)]
+    if not pieces:  # an empty text has no chunks
+        return []
     chunks: list[Chunk] = []
     start, end, used = pieces[0][0], pieces[0][0], 0
     for s, e, n in pieces:

@@ -115,7 +115,8 @@ class SummarizeTask(Task[SummarizeOptions]):
         return model.renderer.render(messages, answer_prefix="In summary,")
 
     def _options(self, model: TaskModel, text: str, max_words: int) -> GenerationOptions:
-        ratio = max(1.3, model.tokenizer.count(text) / max(1, word_count(text)))
+        # Tokens per word of the text (capped: one 20,000-character "word" must not claim the whole context).
+        ratio = min(6.0, max(1.3, model.tokenizer.count(text) / max(1, word_count(text))))
         return GenerationOptions(
             max_new_tokens=math.ceil(max_words * ratio) + 8,
             no_repeat_ngram_size=3,
