@@ -19,7 +19,7 @@ import llamatasks
 
 pytest.importorskip("onnxruntime")
 
-from llamatasks_export.testing import export_once  # noqa: E402
+from llamatasks_export.testing import export_once
 
 TEXT = "Tim Cook visited Paris on Monday. The battery died after a day, and support never answered."
 

@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from llamatasks.backends import torch_backend  # noqa: E402
-from llamatasks.errors import InvalidInputError  # noqa: E402
+from llamatasks.backends import torch_backend
+from llamatasks.errors import InvalidInputError
 
 
 @pytest.mark.parametrize(("flag", "expected"), [("amx_bf16", "bfloat16"), ("avx512_bf16", "bfloat16"),

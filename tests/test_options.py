@@ -135,9 +135,8 @@ def test_cli_list_flags_split_and_label_maps_parse(tiny_checkpoint) -> None:  # 
 def test_a_plugin_task_without_a_command_gets_one_from_its_options(monkeypatch: pytest.MonkeyPatch) -> None:
     from pydantic import Field
 
-    import llamatasks.plugins.manager as manager
     from llamatasks.cli import add_plugin_commands
-    from llamatasks.plugins import Task, hookimpl
+    from llamatasks.plugins import Task, hookimpl, manager
     from llamatasks.results import Summary
 
     class ShoutOptions(TaskOptions):

@@ -11,7 +11,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import llamatasks
-from llamatasks.engine.base import ALL_CAPABILITIES, Engine, GenerateRequest, GenerationOutput, ScoreRequest
+from llamatasks.engine.base import (
+    ALL_CAPABILITIES,
+    Engine,
+    GenerateRequest,
+    GenerationOutput,
+    ScoreRequest,
+)
 from llamatasks.errors import GenerationError
 from llamatasks.runtime import Runtime
 
