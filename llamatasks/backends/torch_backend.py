@@ -266,16 +266,16 @@ class TorchEngine(Engine):
             positions = _positions(mask)
             out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
                              logits_to_keep=1)
-            return _Rows(out.past_key_values, mask, positions[:, -1:]), out.logits
+            return _Rows(_cache_of(out), mask, positions[:, -1:]), out.logits
         head = torch.tensor([list(prompts[0][:shared])], device=self.device)
-        cache = self.model(input_ids=head, use_cache=True, logits_to_keep=1).past_key_values
+        cache = _cache_of(self.model(input_ids=head, use_cache=True, logits_to_keep=1))
         cache.batch_repeat_interleave(len(prompts))
         ids, tail_mask = self._left_pad([p[shared:] for p in prompts])
         mask = torch.cat([torch.ones((len(prompts), shared), dtype=tail_mask.dtype, device=self.device), tail_mask], 1)
         positions = shared + _positions(tail_mask)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
                          logits_to_keep=1, **{self._cache_kwarg: cache})
-        return _Rows(out.past_key_values, mask, positions[:, -1:]), out.logits
+        return _Rows(_cache_of(out), mask, positions[:, -1:]), out.logits
 
     def step(self, state: _Rows, tokens: np.ndarray) -> np.ndarray:
         """Feed one token per row after its cache."""
@@ -286,7 +286,7 @@ class TorchEngine(Engine):
         with torch.inference_mode():
             out = self.model(input_ids=ids, attention_mask=state.mask, position_ids=state.positions,
                              use_cache=True, logits_to_keep=1, **{self._cache_kwarg: state.cache})
-        state.cache = out.past_key_values
+        state.cache = _cache_of(out)
         return _numpy_logits(out.logits)
 
     def select_rows(self, state: _Rows, rows: np.ndarray) -> _Rows:
@@ -353,7 +353,7 @@ class TorchEngine(Engine):
         scores = [float(first[c[0]]) for c in conts]
         if width == 1:
             return scores
-        cache = out.past_key_values
+        cache = _cache_of(out)
         cache.batch_repeat_interleave(n)
         # Right-pad: padded positions come after every real token, so they never
         # influence the log-probs we read.
@@ -370,6 +370,11 @@ class TorchEngine(Engine):
 
     def close(self) -> None:
         self.model = None
+
+
+def _cache_of(out: Any) -> Any:
+    """The KV cache of a forward pass: ``cache`` in transformers 5.x (``past_key_values`` warns), else the old name."""
+    return out.cache if "cache" in out else out.past_key_values
 
 
 def _numpy_logits(logits: torch.Tensor) -> np.ndarray:
