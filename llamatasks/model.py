@@ -113,18 +113,18 @@ class Model:
     def ner(self, text: str | Sequence[str], *, labels: Sequence[str] | dict[str, str] | None = None,
             ) -> Entities | list[Entities]:
         """Named entities as exact character spans of the input."""
-        return self.run("ner", text, labels=_tuple(labels))
+        return self.run("ner", text, labels=labels)
 
     @described(SentimentOptions)
     def sentiment(self, text: str | Sequence[str], *, labels: Sequence[str] | None = None,
                   phrasings: int | None = None) -> Sentiment | list[Sentiment]:
         """Sentiment as calibrated label probabilities."""
-        return self.run("sentiment", text, labels=_tuple(labels), phrasings=phrasings)
+        return self.run("sentiment", text, labels=labels, phrasings=phrasings)
 
     @described(ClassifyOptions)
     def classify(self, text: str | Sequence[str], *, labels: Sequence[str]) -> Classification | list[Classification]:
         """Zero-shot classification into ``labels``."""
-        return self.run("classify", text, labels=_tuple(labels))
+        return self.run("classify", text, labels=labels)
 
     @described(AnswerOptions)
     def answer(self, question: str, context: str | Sequence[str]) -> Answer | list[Answer]:
@@ -137,11 +137,6 @@ class Model:
         """Free-form answer to a message in the model's own chat format."""
         return self.run("chat", prompt, system=system, max_new_tokens=max_new_tokens, temperature=temperature,
                         seed=seed)
-
-
-def _tuple(labels: Any) -> Any:
-    """A list of labels as the tuple the options hold; anything else as given (validation judges it)."""
-    return tuple(labels) if isinstance(labels, list) else labels
 
 
 def results_as_json(results: BaseModel | list[BaseModel]) -> str:

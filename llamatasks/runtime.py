@@ -29,8 +29,8 @@ from llamatasks.engine.base import (
     ScoreRequest,
     require,
     supported,
+    token_budget,
 )
-from llamatasks.errors import InvalidInputError
 from llamatasks.profile import ModelProfile
 from llamatasks.prompts.formats import PromptFormat
 from llamatasks.prompts.render import Prompt, PromptRenderer
@@ -86,14 +86,8 @@ class Runtime:
     def _within_context(self, options: GenerationOptions, longest: int) -> GenerationOptions:
         """``options`` with ``max_new_tokens`` capped by the profile's context (``load(max_context=...)``),
         which may be shorter than the engine's."""
-        room = self.profile.context_length - longest
-        if room < 1:
-            raise InvalidInputError(
-                f"a prompt of {longest} tokens leaves no room to generate in the context of "
-                f"{self.profile.context_length}", hint="shorten the text, or load with a larger max_context")
-        if options.max_new_tokens <= room:
-            return options
-        return options.model_copy(update={"max_new_tokens": room})
+        budget = token_budget(self.profile.context_length, longest, options.max_new_tokens)
+        return options if budget == options.max_new_tokens else options.model_copy(update={"max_new_tokens": budget})
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[list[float]]:
         """Score every request (``CapabilityError`` where the engine cannot score)."""

@@ -259,6 +259,21 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {error['msg']}" if where else error["msg"]
 
 
+def token_budget(context_length: int, longest: int, max_new_tokens: int) -> int:
+    """``max_new_tokens`` capped so that a row of ``longest`` tokens still fits ``context_length``.
+
+    The one rule for how far generation may run: the step loop applies it with the
+    engine's context, the runtime with the profile's (``load(max_context=...)``).
+    """
+    room = context_length - longest
+    if room < 1:
+        raise InvalidInputError(
+            f"a prompt of {longest} tokens leaves no room to generate in the context of {context_length}",
+            hint="shorten the text (tasks split long inputs by the context), or load with a larger max_context",
+        )
+    return min(max_new_tokens, room)
+
+
 #: The shortest common prefix worth running once for a whole batch (below it, the extra pass costs more).
 MIN_SHARED_PREFIX = 8
 

@@ -19,6 +19,7 @@ from llamatasks.engine.base import (
     Constraint,
     GenerateRequest,
     GenerationOutput,
+    token_budget,
     trim_at_stop,
 )
 from llamatasks.engine.beams import Finished, beam_step, cannot_improve, initial_scores
@@ -29,7 +30,6 @@ from llamatasks.engine.decoding import (
     log_softmax,
     process_logits,
 )
-from llamatasks.errors import InvalidInputError
 
 
 class StepEngine(Protocol):
@@ -66,19 +66,6 @@ def generate_by_steps(engine: StepEngine, request: GenerateRequest) -> list[Gene
     return _greedy_or_sampled(engine, request, prompts)
 
 
-def token_budget(engine: StepEngine, rows: Sequence[Sequence[int]], max_new_tokens: int) -> int:
-    """``max_new_tokens`` capped so that the longest row still fits the context."""
-    longest = max(len(r) for r in rows)
-    room = engine.context_length - longest
-    if room < 1:
-        raise InvalidInputError(
-            f"a prompt of {longest} tokens leaves no room to generate in the model's context of "
-            f"{engine.context_length}",
-            hint="shorten the text (tasks split long inputs by the context), or load with a larger max_context",
-        )
-    return min(max_new_tokens, room)
-
-
 def _greedy_or_sampled(engine: StepEngine, request: GenerateRequest,
                        prompts: list[list[int]]) -> list[GenerationOutput]:
     options, n = request.options, len(prompts)
@@ -90,7 +77,7 @@ def _greedy_or_sampled(engine: StepEngine, request: GenerateRequest,
         # a row without one gets its own last token as a stand-in, and weight 0.
         weights = np.array([[options.contrast_weight if c else 0.0] for c in contrasts])
         rows = prompts + [list(c) if c else p[-1:] for c, p in zip(contrasts, prompts)]
-    budget = token_budget(engine, rows, options.max_new_tokens)
+    budget = token_budget(engine.context_length, max(len(r) for r in rows), options.max_new_tokens)
     state, logits = engine.prefill(rows, budget)
     histories = [RowHistory.for_prompt(p, options) for p in prompts]
     stopped = [False] * n
@@ -128,7 +115,7 @@ def _beam_search(engine: StepEngine, request: GenerateRequest, prompts: list[lis
     """Beam search (``engine.beams``) over ``num_beams`` rows per prompt."""
     options = request.options
     beams, count = options.num_beams, len(prompts)
-    budget = token_budget(engine, prompts, options.max_new_tokens)
+    budget = token_budget(engine.context_length, max(len(p) for p in prompts), options.max_new_tokens)
     state, logits = engine.prefill(prompts, budget)
     owner = np.repeat(np.arange(count), beams)  # row -> prompt
     state, logits = engine.select_rows(state, owner), logits[owner]

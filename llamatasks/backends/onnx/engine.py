@@ -79,11 +79,10 @@ class OnnxEngine(Engine):
     def prefill(self, prompts: Sequence[Sequence[int]], room: int) -> tuple[_Rows, np.ndarray]:
         """Run the prompts into a cache with ``room`` positions to spare; logits at each row's last token."""
         ids, lengths = self._right_pad(prompts)
-        cache, logits = self._run_prompts(prompts, ids, lengths, int(lengths.max()) + room)
+        cache, logits = self._run_prompts(ids, lengths, int(lengths.max()) + room)
         return _Rows(cache, lengths), logits
 
-    def _run_prompts(self, prompts: Sequence[Sequence[int]], ids: np.ndarray, lengths: np.ndarray,
-                     capacity: int) -> tuple[KVCache, np.ndarray]:
+    def _run_prompts(self, ids: np.ndarray, lengths: np.ndarray, capacity: int) -> tuple[KVCache, np.ndarray]:
         """The prompts' cache and each row's last-position logits ``(B, V)``, in one pass.
 
         A prefix the prompts share is run for every row: the exported attention
@@ -92,7 +91,7 @@ class OnnxEngine(Engine):
         sequence_length > 1 and past context is given"), so the torch backend's
         run-the-prefix-once path cannot be batched here.
         """
-        cache = self.decoder.new_cache(len(prompts), capacity)
+        cache = self.decoder.new_cache(len(ids), capacity)
         return cache, self.decoder.forward(ids, lengths, cache, (lengths - 1)[:, None])[:, 0]
 
     def step(self, state: _Rows, tokens: np.ndarray) -> np.ndarray:
@@ -132,11 +131,10 @@ class OnnxEngine(Engine):
         continuations copy their prompt's cache into one row each and are fed a
         token per step, so the prompt is never run twice.
         """
-        prompts = [r.prompt for r in requests]
-        ids, lengths = self._right_pad(prompts)
+        ids, lengths = self._right_pad([r.prompt for r in requests])
         check_token_ids([t for r in requests for c in r.continuations for t in c], self.decoder.vocab_size)
         width = max(len(c) for r in requests for c in r.continuations)
-        cache, logits = self._run_prompts(prompts, ids, lengths, int(lengths.max()) + width - 1)
+        cache, logits = self._run_prompts(ids, lengths, int(lengths.max()) + width - 1)
         first = log_softmax(logits)
         scores = [[float(first[i, c[0]]) for c in r.continuations] for i, r in enumerate(requests)]
         if width > 1:
