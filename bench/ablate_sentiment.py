@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import llamatasks
 from llamatasks.evaluation.metrics import (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Union
 
 from llamatasks.loading import load
@@ -17,6 +17,7 @@ from llamatasks.plugins.manager import default_registry
 from llamatasks.results import (
     Answer,
     Classification,
+    Description,
     Entities,
     Generation,
     Sentiment,
@@ -24,14 +25,17 @@ from llamatasks.results import (
     Translation,
 )
 from llamatasks.sources import resolve
+from llamatasks.streaming import TextStream
 from llamatasks.tasks.answer import AnswerOptions
 from llamatasks.tasks.chat import ChatOptions
 from llamatasks.tasks.classify import ClassifyOptions, SentimentOptions
+from llamatasks.tasks.describe import DescribeOptions
 from llamatasks.tasks.inputs import as_text_list
 from llamatasks.tasks.ner import NerOptions
 from llamatasks.tasks.options import described
 from llamatasks.tasks.summarize import SummarizeOptions
 from llamatasks.tasks.translate import TranslateOptions
+from llamatasks.vision.images import ImageInput
 
 ModelLike = Union[Model, str, "os.PathLike[str]", None]
 
@@ -54,16 +58,20 @@ def get_model(model: ModelLike = None, backend: str | None = None, device: str =
 
 @described(SummarizeOptions)
 def summarize(text: str | Sequence[str], *, max_words: int | None = None, num_beams: int | None = None,
-              model: ModelLike = None, backend: str | None = None) -> Summary | list[Summary]:
+              candidates: int | None = None, model: ModelLike = None, backend: str | None = None,
+              stream: bool = False) -> Summary | list[Summary] | TextStream[Summary]:
     """Summarize one text or a list (see ``Model.summarize``)."""
-    return get_model(model, backend).summarize(text, max_words=max_words, num_beams=num_beams)
+    return get_model(model, backend).summarize(text, max_words=max_words, num_beams=num_beams,
+                                               candidates=candidates, stream=stream)
 
 
 @described(TranslateOptions)
 def translate(text: str | Sequence[str], *, target: str, source: str | None = None, num_beams: int | None = None,
-              model: ModelLike = None, backend: str | None = None) -> Translation | list[Translation]:
+              model: ModelLike = None, backend: str | None = None,
+              stream: bool = False) -> Translation | list[Translation] | TextStream[Translation]:
     """Translate into ``target`` (see ``Model.translate``)."""
-    return get_model(model, backend).translate(text, target=target, source=source, num_beams=num_beams)
+    return get_model(model, backend).translate(text, target=target, source=source, num_beams=num_beams,
+                                               stream=stream)
 
 
 @described(NerOptions)
@@ -81,26 +89,37 @@ def sentiment(text: str | Sequence[str], *, labels: Sequence[str] | None = None,
 
 
 @described(ClassifyOptions)
-def classify(text: str | Sequence[str], *, labels: Sequence[str], model: ModelLike = None,
+def classify(text: str | Sequence[str] | ImageInput | None = None, *, labels: Sequence[str],
+             image: ImageInput | None = None, model: ModelLike = None,
              backend: str | None = None) -> Classification | list[Classification]:
-    """Zero-shot classification into ``labels``."""
-    return get_model(model, backend).classify(text, labels=labels)
+    """Zero-shot classification into ``labels``; of an image with ``image=`` (see ``Model.classify``)."""
+    return get_model(model, backend).classify(text, labels=labels, image=image)
 
 
 @described(AnswerOptions)
-def answer(question: str, context: str | Sequence[str], *, model: ModelLike = None,
-           backend: str | None = None) -> Answer | list[Answer]:
-    """Extractive answer: a span of ``context`` (with offsets) that answers ``question``."""
-    return get_model(model, backend).answer(question, context)
+def answer(question: str, context: str | Sequence[str] | None = None, *,
+           image: ImageInput | Sequence[ImageInput] | None = None, model: ModelLike = None,
+           backend: str | None = None) -> Answer | list[Answer] | Generation:
+    """Extractive answer: a span of ``context`` (with offsets) that answers ``question``; with ``image=``, a
+    free-form answer about the image (see ``Model.answer``)."""
+    return get_model(model, backend).answer(question, context, image=image)
+
+
+@described(DescribeOptions)
+def describe(image: ImageInput | Sequence[ImageInput], *, max_words: int | None = None, model: ModelLike = None,
+             backend: str | None = None) -> Description | list[Description]:
+    """A caption of an image (a list: one each) on a vision model (see ``Model.describe``)."""
+    return get_model(model, backend).describe(image, max_words=max_words)
 
 
 @described(ChatOptions)
 def chat(prompt: str | Sequence[str], *, system: str | None = None, max_new_tokens: int | None = None,
          temperature: float | None = None, seed: int | None = None, model: ModelLike = None,
-         backend: str | None = None) -> Generation | list[Generation]:
-    """Free-form answer in the model's own chat format (greedy unless temperature > 0)."""
+         backend: str | None = None, stream: bool = False,
+         images: Sequence[ImageInput] | None = None) -> Generation | list[Generation] | TextStream[Generation]:
+    """Free-form answer in the model's own chat format (greedy unless temperature > 0; see ``Model.chat``)."""
     return get_model(model, backend).chat(prompt, system=system, max_new_tokens=max_new_tokens,
-                                          temperature=temperature, seed=seed)
+                                          temperature=temperature, seed=seed, stream=stream, images=images)
 
 
 def run(task: str, text: str | Sequence[str], *, model: ModelLike = None, backend: str | None = None,
@@ -113,3 +132,15 @@ def run(task: str, text: str | Sequence[str], *, model: ModelLike = None, backen
         as_text_list(text)
         default_registry().task(task).Options.parse(options)
     return get_model(model, backend).run(task, text, **options)
+
+
+def map(task: str, items: Iterable[Any], *, model: ModelLike = None, backend: str | None = None,
+        batch_size: int = 64, cache: bool = False, **options: Any) -> Iterator[Any]:
+    """Run a task over any iterable of texts, yielding results in input order (see ``Model.map``).
+
+    Bad items yield an ``ItemError`` and the job goes on; ``cache=True`` uses the
+    result cache. The options are checked before a model is loaded.
+    """
+    if not isinstance(model, Model):
+        default_registry().task(task).Options.parse(options)
+    return get_model(model, backend).map(task, items, batch_size=batch_size, cache=cache, **options)

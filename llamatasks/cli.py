@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from llamatasks.errors import LlamaTasksError
+from llamatasks.streaming import STREAMABLE_TASKS
 from llamatasks.tasks.answer import AnswerOptions
 from llamatasks.tasks.chat import ChatOptions
 from llamatasks.tasks.classify import ClassifyOptions, SentimentOptions
@@ -40,8 +41,12 @@ DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 FileOpt = typer.Option(None, "--file", "-f", help="Read the text from this file.")
 JsonOpt = typer.Option(False, "--json", help="Print the result as JSON.")
 ShowPromptOpt = typer.Option(False, "--show-prompt", help="Print the exact prompt(s) sent, then exit.")
+StreamOpt = typer.Option(False, "--stream", help=(
+    "Print the text as it is generated (with --json: the pieces on stderr, the result on stdout)."))
+ImageOpt = typer.Option(None, "--image", "-i", help=(
+    "An image file the task is about (repeat for several; vision models: LLaMA 3.2 Vision, Llama 4)."))
 def _run_task(task: str, text: str | None, file: Path | None, model: str | None, backend: str | None,
-              device: str, as_json: bool, show_prompt: bool, **options: Any) -> None:
+              device: str, as_json: bool, show_prompt: bool, stream: bool = False, **options: Any) -> None:
     from llamatasks.loading import load
 
     body = read_text(text, file)
@@ -52,11 +57,47 @@ def _run_task(task: str, text: str | None, file: Path | None, model: str | None,
             out.print(prompt.text, markup=False, highlight=False)
             out.print(prompt.ids, markup=False)
         return
+    if stream:
+        _stream(m.run(task, body, stream=True, **options), as_json)
+        return
     result = m.run(task, body, **options)
     if as_json:
         print(result.model_dump_json(indent=2))
     else:
         _print_result(task, result)
+
+
+def _run_image_task(task: str, values: dict[str, Any], options: dict[str, Any], images: list[Path]) -> None:
+    """answer/classify/chat about images: ``--image`` given (the text argument is the question or message)."""
+    from llamatasks.errors import InvalidInputError
+    from llamatasks.loading import load
+
+    text = values.pop("text")
+    m = load(values.pop("model"), backend=values.pop("backend"), device=values.pop("device"))
+    if task == "classify":
+        if text is not None or len(images) != 1:
+            raise InvalidInputError("classify --image takes one image and no text")
+        result: Any = m.classify(image=images[0], labels=options["labels"])
+    elif task == "answer":
+        result = m.answer(options["question"] if text is None else f"{options['question']} {text}", image=images)
+    else:
+        result = m.chat(read_text(text, values.pop("file")), images=images,
+                        **{k: v for k, v in options.items() if v is not None})
+    if values.pop("as_json"):
+        print(result.model_dump_json(indent=2))
+    else:
+        _print_result("classify" if task == "classify" else "chat", result)
+
+
+def _stream(pieces: Any, as_json: bool) -> None:
+    """Print a ``TextStream``'s pieces as they come, then (``--json``) its result."""
+    to = sys.stderr if as_json else sys.stdout
+    for piece in pieces:
+        to.write(piece)
+        to.flush()
+    to.write("\n")
+    if as_json:
+        print(pieces.result.model_dump_json(indent=2))
 
 
 def _print_result(task: str, result: Any) -> None:
@@ -77,7 +118,7 @@ def _print_result(task: str, result: Any) -> None:
 
 
 def _task_command(name: str, options_type: type[TaskOptions], help_text: str, text_help: str,
-                  target: typer.Typer = app) -> None:
+                  target: typer.Typer = app, images: bool = False) -> None:
     """Add ``llamatasks NAME``: its flags are ``options_type``'s fields, then the common ones.
 
     A field marked ``Flag(positional=True)`` is an argument before the text
@@ -92,11 +133,20 @@ def _task_command(name: str, options_type: type[TaskOptions], help_text: str, te
     params.append(_param("text", str | None, typer.Argument(None, help=text_help)))
     params += [_parameter(options_type, f) for f in fields if f not in positional]
     params += [_param(p, t, d) for p, t, d in _COMMON]
+    if images:  # --image on answer, classify and chat: the vision path (LLaMA 3.2 Vision, Llama 4)
+        params.append(_param("image", list[Path] | None, ImageOpt))
+    if name in STREAMABLE_TASKS:
+        params.append(_param("stream", bool, StreamOpt))
 
     def command(**values: Any) -> None:
         options = {f: _from_cli(options_type, f, values.pop(f)) for f in fields}
+        paths = values.pop("image", None)
+        if paths:
+            _run_image_task(name, values, options, paths)
+            return
         _run_task(name, values.pop("text"), values.pop("file"), values.pop("model"), values.pop("backend"),
-                  values.pop("device"), values.pop("as_json"), values.pop("show_prompt"), **options)
+                  values.pop("device"), values.pop("as_json"), values.pop("show_prompt"),
+                  stream=values.pop("stream", False), **options)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
@@ -161,14 +211,37 @@ _COMMON: list[tuple[str, Any, Any]] = [
 
 _TEXT = "Text, or '-' for stdin."
 _task_command("sentiment", SentimentOptions, "Sentiment probabilities of a text.", _TEXT)
-_task_command("classify", ClassifyOptions, "Zero-shot classification into the given labels.", _TEXT)
+_task_command("classify", ClassifyOptions, "Zero-shot classification into the given labels (of an image: --image).",
+              _TEXT, images=True)
 _task_command("ner", NerOptions, "Named entities with character offsets.", _TEXT)
 _task_command("summarize", SummarizeOptions, "Summarize a text (long documents by map-reduce).", _TEXT)
 _task_command("translate", TranslateOptions, "Translate a text.", _TEXT)
-_task_command("answer", AnswerOptions, "Extractive answer: a span of the context, with offsets.",
-              "Context text, or '-' for stdin.")
+_task_command("answer", AnswerOptions, "Extractive answer: a span of the context, with offsets (about an image: "
+              "--image, a free-form answer).", "Context text, or '-' for stdin.", images=True)
 _task_command("chat", ChatOptions, "Free-form chat with the model (greedy unless --temperature is above 0).",
-              "Your message, or '-' for stdin.")
+              "Your message, or '-' for stdin.", images=True)
+
+
+ImagesArg = typer.Argument(..., help="Image file(s) to caption (one caption each).")
+MaxWordsOpt = typer.Option(None, "--max-words", help=(
+    "Longest caption in words (default: 30); a longer output is cut at a whole word."))
+
+
+@app.command()
+def describe(images: list[Path] = ImagesArg, max_words: int | None = MaxWordsOpt,
+             model: str | None = ModelOpt, backend: str | None = BackendOpt, device: str = DeviceOpt,
+             as_json: bool = JsonOpt) -> None:
+    """Caption images (vision models: LLaMA 3.2 Vision, Llama 4)."""
+    from llamatasks.loading import load
+
+    m = load(model, backend=backend, device=device)
+    results = m.describe(list(images), max_words=max_words)
+    assert isinstance(results, list)
+    for path, result in zip(images, results):
+        if as_json:
+            print(result.model_dump_json(indent=2))
+        else:
+            out.print(f"{path}: {result.text}", markup=False, highlight=False)
 
 
 @app.command()

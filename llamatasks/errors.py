@@ -78,8 +78,8 @@ class ModelLoadError(LlamaTasksError, OSError):
 class UnsupportedModelError(LlamaTasksError, ValueError):
     """The model is not a LLaMA-architecture causal language model."""
 
-    default_hint = ("llamatasks runs LLaMA-architecture causal LMs: LLaMA 1/2/3.x, Llama 4 (text), SmolLM2, TinyLlama, "
-                    "OpenLLaMA")
+    default_hint = ("llamatasks runs LLaMA-architecture causal LMs: LLaMA 1/2/3.x, LLaMA 3.2 Vision, Llama 4, "
+                    "SmolLM2, TinyLlama, OpenLLaMA")
 
 
 class PromptFormatError(LlamaTasksError, ValueError):
@@ -96,3 +96,29 @@ class CapabilityError(LlamaTasksError, NotImplementedError):
 
 class GenerationError(LlamaTasksError, RuntimeError):
     """The backend failed while generating or scoring."""
+
+
+class ImageError(InvalidInputError):
+    """An image given to a vision task cannot be used (see the subclasses)."""
+
+
+class CorruptImageError(ImageError):
+    """The image's bytes do not decode (truncated, damaged, or not an image at all)."""
+
+    default_hint = "check that the file is a complete JPEG, PNG, WebP, GIF, BMP or TIFF image"
+
+
+class UnsupportedImageError(ImageError):
+    """The image decodes but its format or mode cannot be used (e.g. a URL, an SVG, an animated frame set)."""
+
+    default_hint = "convert the image to PNG or JPEG; URLs are never fetched: download the image and pass its bytes"
+
+
+class ImageTooLargeError(ImageError):
+    """The image has more pixels than ``llamatasks.vision.MAX_IMAGE_PIXELS`` (a decompression-bomb guard)."""
+
+    default_hint = "downscale the image first (vision models resize to a few tiles of 336-560 pixels anyway)"
+
+
+class VisionUnsupportedError(CapabilityError):
+    """An image task was given to a model (or backend) that cannot read images."""

@@ -20,11 +20,13 @@ from llamatasks.errors import LlamaTasksError, ModelLoadError, UnsupportedModelE
 from llamatasks.prompts.formats import PromptFormat
 from llamatasks.tokenizer import Tokenizer
 
-Generation = Literal["llama1", "llama2", "llama3", "llama3.1", "llama3.2", "llama3.3", "llama4", "community"]
+Generation = Literal["llama1", "llama2", "llama3", "llama3.1", "llama3.2", "llama3.2-vision", "llama3.3", "llama4",
+                     "community"]
 
 _LLAMA3_BOS = "<|begin_of_text|>"
 
-_LLAMA_ARCHITECTURES = frozenset({"LlamaForCausalLM", "Llama4ForCausalLM", "Llama4ForConditionalGeneration"})
+_LLAMA_ARCHITECTURES = frozenset({"LlamaForCausalLM", "Llama4ForCausalLM", "Llama4ForConditionalGeneration",
+                                  "MllamaForConditionalGeneration"})
 #: ``llama4``: Llama4ForConditionalGeneration (images + text; its language model runs),
 #: ``llama4_text``: Llama4ForCausalLM.
 _LLAMA4_TYPES = frozenset({"llama4", "llama4_text"})
@@ -32,11 +34,6 @@ _LLAMA4_TYPES = frozenset({"llama4", "llama4_text"})
 # LLaMA-family models llamatasks cannot run, by model_type: (what the folder holds,
 # what to do). A typed error saying so beats "not a LLaMA-architecture model".
 _NOT_SUPPORTED: dict[str, tuple[str, str]] = {
-    "mllama": (
-        ("LLaMA 3.2 Vision (MllamaForConditionalGeneration), whose language model reads images through "
-         "cross-attention layers: image input is not supported yet"),
-        "use a text LLaMA (Llama 3.1/3.2/3.3 Instruct), or Llama 4, whose language model runs on its own",
-    ),
     "llama4_vision_model": (
         "a Llama 4 vision tower alone, with no language model",
         "point at the whole Llama 4 folder (model_type llama4)",
@@ -73,6 +70,8 @@ class ModelProfile(BaseModel):
     num_experts: int | None = Field(None, description="Routed experts per mixture-of-experts layer (Llama 4).")
     experts_per_token: int | None = None
     moe_layers: tuple[int, ...] = Field((), description="Layers whose feed-forward is a mixture of experts.")
+    vision: bool = Field(False, description=(
+        "Whether the folder holds a vision tower (LLaMA 3.2 Vision, Llama 4): image tasks can run on it."))
 
     @property
     def gqa(self) -> bool:
@@ -87,7 +86,7 @@ def read_config(path: Path) -> dict[str, Any]:
         ModelLoadError: config.json is missing or not a JSON object (or a Llama 4
             folder's ``text_config`` is not one).
         UnsupportedModelError: another architecture; a LLaMA-family model that
-            cannot run (LLaMA 3.2 Vision) says why.
+            cannot run (a Llama 4 vision tower alone) says why.
     """
     file = path / "config.json"
     if not file.exists():
@@ -105,20 +104,21 @@ def read_config(path: Path) -> dict[str, Any]:
         what, hint = _NOT_SUPPORTED[model_type]
         raise UnsupportedModelError(f"{path} holds {what}", hint=hint)
     architectures = _architectures(config)
-    if model_type not in {"llama", *_LLAMA4_TYPES} and not _LLAMA_ARCHITECTURES & architectures:
+    if model_type not in {"llama", "mllama", *_LLAMA4_TYPES} and not _LLAMA_ARCHITECTURES & architectures:
         kind = model_type or ", ".join(sorted(architectures)) or "unknown"
         raise UnsupportedModelError(f"{path} holds a {kind!r} model, not a LLaMA-architecture model",
                                     hint="llamatasks runs LlamaForCausalLM models (LLaMA 1-3.3, SmolLM2, TinyLlama, "
                                          "OpenLLaMA) and Llama 4's language model")
     if not isinstance(language_config(config), dict):
-        raise ModelLoadError(f"{file}: a Llama 4 config.json needs a text_config object",
+        raise ModelLoadError(f"{file}: a Llama 4 or LLaMA 3.2 Vision config.json needs a text_config object",
                              hint="re-download config.json")
     return config
 
 
 def language_config(config: dict[str, Any]) -> dict[str, Any]:
     """The language model's part of a config.json: ``text_config`` for Llama 4 with images, else all of it."""
-    if config.get("model_type") == "llama4" or "Llama4ForConditionalGeneration" in _architectures(config):
+    if config.get("model_type") in ("llama4", "mllama") or \
+            _architectures(config) & {"Llama4ForConditionalGeneration", "MllamaForConditionalGeneration"}:
         return config.get("text_config")  # type: ignore[return-value]  # checked by read_config
     return config
 
@@ -127,6 +127,16 @@ def is_llama4(config: dict[str, Any]) -> bool:
     """Whether config.json is a Llama 4 model (with or without its vision tower)."""
     return config.get("model_type") in _LLAMA4_TYPES or bool(
         _architectures(config) & {"Llama4ForCausalLM", "Llama4ForConditionalGeneration"})
+
+
+def is_mllama(config: dict[str, Any]) -> bool:
+    """Whether config.json is LLaMA 3.2 Vision (``MllamaForConditionalGeneration``)."""
+    return config.get("model_type") == "mllama" or "MllamaForConditionalGeneration" in _architectures(config)
+
+
+def reads_images(config: dict[str, Any]) -> bool:
+    """Whether the folder's model has a vision tower (LLaMA 3.2 Vision; Llama 4 with ``vision_config``)."""
+    return is_mllama(config) or (is_llama4(config) and isinstance(config.get("vision_config"), dict))
 
 
 def _architectures(config: dict[str, Any]) -> set[str]:
@@ -159,6 +169,8 @@ def detect_generation(config: dict[str, Any], tokenizer: Tokenizer, path: Path |
     """
     if is_llama4(config):
         return "llama4"
+    if is_mllama(config):
+        return "llama3.2-vision"
     config = language_config(config)
     _, scaling = _rope(config)
     ctx = int(config.get("max_position_embeddings", 2048))
@@ -298,6 +310,7 @@ def build_profile(
 def _profile(path: Path, name: str, tokenizer: Tokenizer, fmt: PromptFormat, config: dict[str, Any],
              max_context: int | None) -> ModelProfile:
     generation = detect_generation(config, tokenizer, path)
+    vision = reads_images(config)
     layout = _llama4_layout(language_config(config)) if generation == "llama4" else {}
     config = language_config(config)
     theta, scaling = _rope(config)
@@ -311,5 +324,5 @@ def _profile(path: Path, name: str, tokenizer: Tokenizer, fmt: PromptFormat, con
         vocab_size=int(config.get("vocab_size", tokenizer.vocab_size)),
         hidden_size=int(config.get("hidden_size", 0)), num_layers=int(config.get("num_hidden_layers", 0)),
         num_attention_heads=heads, num_key_value_heads=int(config.get("num_key_value_heads", heads)),
-        rope_theta=theta, rope_scaling=scaling, **layout,
+        rope_theta=theta, rope_scaling=scaling, vision=vision, **layout,
     )

@@ -34,6 +34,8 @@ class Provenance(_Frozen):
     tokens_out: int = Field(ge=0)
     seconds: float = Field(ge=0)
     chunks: int = Field(default=1, ge=1, description="How many pieces a long input was split into.")
+    cached: bool = Field(default=False, description="True when the result came from the result cache "
+                                                  "(llamatasks.corpus.cache) instead of the model.")
 
 
 class Sentiment(_Frozen):
@@ -83,6 +85,9 @@ class Summary(_Frozen):
     text: str
     words: int = Field(ge=0)
     confidence: float | None = Field(default=None, ge=0.0, le=1.0, description=CONFIDENCE)
+    unsupported: list[str] = Field(default_factory=list, description=(
+        "Numbers, names and terms in the summary that the text does not contain (each once, in summary order; "
+        "llamatasks.tasks.summarize_claims): claims to check before trusting the summary. Empty when all are found."))
     provenance: Provenance
 
 
@@ -97,7 +102,11 @@ class Translation(_Frozen):
         default=False,
         description="True when part of the text is the source handed back untranslated, even after a retry.",
     )
-    confidence: float | None = Field(default=None, ge=0.0, le=1.0, description=CONFIDENCE)
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0, description=(
+        "How much the source, rather than another sentence, explains the output: the sigmoid of the mean "
+        "per-token log-probability ratio of the output given this source against given a built-in other "
+        "sentence (the model's own probabilities). 0.5 means the output owes nothing to the source. None "
+        "where the backend cannot score."))
     wrong_script: bool = Field(default=False, description=(
         "True when under half of the output's letters are in the target language's script."))
     low_confidence: bool = Field(default=False, description=(
@@ -124,5 +133,28 @@ class Generation(_Frozen):
 
     text: str
     finish_reason: str = Field(description="'stop' (a stop token) or 'length' (the token budget).")
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0, description=CONFIDENCE)
+    provenance: Provenance
+
+
+class ItemError(_Frozen):
+    """The result ``map`` and ``batch`` give for one input they could not run; the job goes on.
+
+    ``error`` is the llamatasks error class (``InvalidInputError``, ``InputTypeError``...).
+    """
+
+    index: int = Field(ge=0, description="Position of the input in the stream (0-based).")
+    error: str
+    message: str
+    hint: str = ""
+
+
+class Description(_Frozen):
+    """A caption of one image (``describe``), at most ``max_words`` words."""
+
+    text: str
+    words: int = Field(ge=0)
+    truncated: bool = Field(default=False, description=(
+        "True when the model ran past max_words and the caption was cut at the last whole word within it."))
     confidence: float | None = Field(default=None, ge=0.0, le=1.0, description=CONFIDENCE)
     provenance: Provenance

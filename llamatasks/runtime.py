@@ -35,6 +35,7 @@ from llamatasks.profile import ModelProfile
 from llamatasks.prompts.formats import PromptFormat
 from llamatasks.prompts.render import Prompt, PromptRenderer
 from llamatasks.results import Provenance
+from llamatasks.streaming import generate_streamed, rows_to_stream
 from llamatasks.tokenizer import Tokenizer
 
 T = TypeVar("T")
@@ -72,6 +73,8 @@ class Runtime:
         A request the engine cannot serve is refused with ``CapabilityError``
         (constraints) or decoded plainly (contrast, beams, n-gram bans it lacks).
         """
+        stream = rows_to_stream(len(prompts))  # None unless this is a streaming call
+
         def run(idx: list[int]) -> list[GenerationOutput]:
             against = [contrasts[i] for i in idx] if contrasts else None
             longest = max(len(p.ids) for p in [prompts[i] for i in idx] + [c for c in against or [] if c])
@@ -79,7 +82,7 @@ class Runtime:
                 [prompts[i].ids for i in idx], self._within_context(options, longest),
                 [constraints[i] for i in idx] if constraints else None,
                 [None if c is None else c.ids for c in against] if against else None)
-            return self.engine.generate(supported(request, self.engine))
+            return generate_streamed(self.engine, supported(request, self.engine), idx, stream)
 
         return self._batched([len(p.ids) for p in prompts], run, "generating")  # similar lengths pad least
 

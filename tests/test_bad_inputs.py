@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from bad_inputs_corpus import (
     BAD_TEXTS,
     CONTROL_STRINGS,

@@ -43,7 +43,7 @@ TRICKY_TEXTS = (
     "1234567 + 89 = 1234656",
     "  two leading spaces,\n\n\ttab and   runs   \n",
     "def f(x):\n    return x**2  # square\n",
-    "Ünïcödé — “quotes” ‘and’ … 日本語の文章です。한국어 😀👍🏽",  # noqa: RUF001
+    "Ünïcödé — “quotes” ‘and’ … 日本語の文章です。한국어 😀👍🏽",
 )
 
 CONVERSATION = [

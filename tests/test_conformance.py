@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from llamatasks.backends.torch_backend import TorchEngine
-from llamatasks.engine.base import BackendSpec, Engine
+from llamatasks.engine.base import BackendSpec
 from llamatasks.plugins import hookimpl
 from llamatasks.testing.conformance import BackendConformance
 

@@ -444,7 +444,20 @@ def test_run_eval_summaries_default_to_mean_reference_length(tmp_path: Path) -> 
     given = run_eval("summarize", data, model=model, max_words=10, num_beams=4)
     assert model.calls[-1][1]["num_beams"] == 4
     assert given.settings == {"batch_size": 8, "max_words": 10, "max_words_from": "given", "num_beams": 4,
-                              "limit": None}
+                              "limit": None, "split": "all"}
+
+
+def test_run_eval_summaries_count_unsupported_claims_and_budget(tmp_path: Path) -> None:
+    rows = [
+        {"document": "Sales rose 5% in Leeds.", "summary": "Sales rose."},
+        {"document": "The team won twice.", "summary": "They won."},
+    ]
+    data = write_jsonl(tmp_path / "summarization.jsonl", rows)
+    # The first invents "9%" and "York"; the second says only what its text says.
+    model = FakeModel({"Sales rose 5% in Leeds.": "Sales rose 9% in York.", "The team won twice.": "The team won twice."})
+    report = run_eval("summarize", data, model=model, max_words=5)
+    assert report.metrics["unsupported_count"] == 2 and report.metrics["unsupported_share"] == 0.5
+    assert report.metrics["budget_ratio"] == pytest.approx(4.5 / 5)
 
 
 def test_run_eval_translation_per_direction(tmp_path: Path) -> None:

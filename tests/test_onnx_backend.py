@@ -16,7 +16,6 @@ from llamatasks_export import MANIFEST_NAME
 from llamatasks_export.testing import export_once
 
 import llamatasks
-from llamatasks.testing.conformance import generate
 from llamatasks.backends.onnx.errors import (
     CorruptExportError,
     IncompatibleExportError,
@@ -29,6 +28,7 @@ from llamatasks.errors import (
     LlamaTasksError,
 )
 from llamatasks.tasks.answer import SubstringConstraint
+from llamatasks.testing.conformance import generate
 
 PROMPTS = ["Hello there", "A much longer prompt that needs padding in the batch, longer than the others", "Short"]
 

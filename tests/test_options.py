@@ -19,7 +19,7 @@ from llamatasks.tasks.options import TaskOptions
 # Model method -> the registered task it runs; its text argument(s) are not options.
 METHODS = {"summarize": "summarize", "translate": "translate", "ner": "ner", "sentiment": "sentiment",
            "classify": "classify", "answer": "answer", "chat": "chat"}
-NOT_OPTIONS = {"self", "text", "context", "prompt", "model", "backend"}
+NOT_OPTIONS = {"self", "text", "context", "prompt", "model", "backend", "stream", "image", "images"}
 
 
 @pytest.fixture(scope="module")

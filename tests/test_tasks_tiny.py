@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 import llamatasks
-from llamatasks.testing.conformance import generate
 from llamatasks.engine.base import GenerateRequest, GenerationOptions, ScoreRequest
 from llamatasks.errors import InvalidInputError, UnknownTaskError
 from llamatasks.results import Entities, Sentiment
+from llamatasks.testing.conformance import generate
 
 KINDS = ["llama1", "llama2-chat", "llama3-instruct", "llama3.1-instruct", "llama3.2-instruct", "chatml", "zephyr"]
 
@@ -528,3 +528,35 @@ def test_translation_examples_fit_the_context(models: dict[str, llamatasks.Model
     assert first_en not in unknown  # no examples for this direction: zero-shot
     small = llamatasks.load(tiny_checkpoint("llama3-instruct"), max_context=160)
     assert first_en not in small.prompt_for("translate", "Good morning.", target="fr", source="en")[0].text
+
+
+def test_translation_confidence_is_how_much_the_source_explains_the_output(
+        models: dict[str, llamatasks.Model], monkeypatch: pytest.MonkeyPatch) -> None:
+    import math
+
+    from llamatasks.engine.base import Capability
+    from llamatasks.tasks.languages import resolve_language
+    from llamatasks.tasks.translate import LOW_CONFIDENCE, TranslateTask
+    from llamatasks.tasks.translation_examples import EXAMPLES, other_sentence
+
+    m = models["llama3.1-instruct"]
+    text = "The cat sleeps on the warm roof."
+    generated: list[Any] = []
+    generate = m.runtime.generate
+    monkeypatch.setattr(m.runtime, "generate", lambda *a, **k: generated.append(generate(*a, **k)) or generated[-1])
+    out = m.translate(text, target="fr", source="en")
+    (final,) = generated[-1]  # one sentence: one piece (the retry's, if it was retried)
+    # Recomputed by hand: the output's ids after another source sentence, against after its own prompt.
+    other = TranslateTask()._prompt(m.runtime, other_sentence("en", text), resolve_language("en"),
+                                    resolve_language("fr"))
+    ((other_lp,),) = m.runtime.score([ScoreRequest(prompt=tuple(other.ids), continuations=(tuple(final.token_ids),))])
+    ratio = (sum(final.token_logprobs) - other_lp) / len(final.token_ids)
+    assert out.confidence == pytest.approx(1 / (1 + math.exp(-ratio)), abs=1e-6)
+    assert out.low_confidence == (out.confidence < LOW_CONFIDENCE)
+    # The other sentence is never the text itself, and languages without built-in sentences use English ones.
+    assert other_sentence("en", other_sentence("en", text)) != other_sentence("en", text)
+    assert other_sentence("sw", "Habari") in {example["en"] for example in EXAMPLES}
+    # An engine that cannot score gives no confidence, and so no low-confidence flag.
+    monkeypatch.setattr(type(m.engine), "capabilities", frozenset(set(m.engine.capabilities) - {Capability.SCORE}))
+    blind = m.translate(text, target="fr", source="en")
+    assert blind.text == out.text and blind.confidence is None and not blind.low_confidence

@@ -132,6 +132,10 @@ def _from_pretrained(path: Path, dtype: Any) -> Any:
 
     options = {"dtype": dtype, "use_safetensors": True, "trust_remote_code": False}
     config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    if config.get("model_type") == "mllama":  # LLaMA 3.2 Vision: its text tasks skip the cross-attention layers
+        from transformers import MllamaForConditionalGeneration
+
+        return MllamaForConditionalGeneration.from_pretrained(path, **options)
     if not is_llama4(config):
         return AutoModelForCausalLM.from_pretrained(path, **options)
     model, info = _llama4_language_model().from_pretrained(
@@ -191,6 +195,7 @@ class TorchEngine(Engine):
 
     backend_name = "torch"
     capabilities = ALL_CAPABILITIES
+    _images: Any = None  # the ImageEngine, built by image_engine() on first use
     #: Run a prefix shared by a whole batch once (False: every row in full, for bench/bench_core.py's "before").
     share_prefixes: bool = True
 
@@ -198,7 +203,10 @@ class TorchEngine(Engine):
         self.model = model
         self.device = device
         self.dtype = dtype
-        self.context_length = int(getattr(model.config, "max_position_embeddings", 2048))
+        # A vision model's language settings are its text_config (LLaMA 3.2 Vision).
+        self.text_config = getattr(model.config, "text_config", None) or model.config
+        self.context_length = int(getattr(self.text_config, "max_position_embeddings", 2048))
+        self.path: Path | None = None
         self._torch = _import_torch()
         # transformers 5.x renamed forward's past_key_values to cache (the old name
         # is deprecated, to be removed in 5.40).
@@ -226,6 +234,7 @@ class TorchEngine(Engine):
             ) from exc
         model.to(device).eval()
         engine = cls(model, device, dtype)
+        engine.path = request.path
         if "chunked_attention" in (getattr(model.config, "layer_types", None) or ()):
             # transformers starts each row's attention chunks after its *left* padding
             # (masking_utils.chunked_overlay); a shared prefix puts the padding after the
@@ -296,11 +305,11 @@ class TorchEngine(Engine):
         return _Rows(state.cache, state.mask[index], state.positions[index])
 
     def _check_ids(self, rows: Sequence[Sequence[int]]) -> None:
-        check_token_ids([t for row in rows for t in row], int(self.model.config.vocab_size))
+        check_token_ids([t for row in rows for t in row], int(self.text_config.vocab_size))
 
     def _pad_id(self) -> int:
         """Any in-vocabulary id: left padding is masked out."""
-        pad = self.model.config.pad_token_id
+        pad = self.text_config.pad_token_id
         return 0 if pad is None else int(pad)
 
     def _left_pad(self, prompts: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -368,8 +377,19 @@ class TorchEngine(Engine):
             scores[row] += sum(float(logits[row, j, tok]) for j, tok in enumerate(cont[1:]))
         return scores
 
+    def image_engine(self) -> Any:
+        """The ``ImageEngine`` for this folder (LLaMA 3.2 Vision, Llama 4), built on first use."""
+        if self._images is None:
+            from llamatasks.backends.torch_vision import image_engine_for
+
+            if self.path is None:
+                raise InvalidInputError("this engine was not loaded from a folder, so it has no vision tower")
+            self._images = image_engine_for(self, self.path)
+        return self._images
+
     def close(self) -> None:
         self.model = None
+        self._images = None
 
 
 def _cache_of(out: Any) -> Any:

@@ -30,6 +30,7 @@ from llamatasks.engine.decoding import (
     log_softmax,
     process_logits,
 )
+from llamatasks.streaming import StepListener, current_listener
 
 
 class StepEngine(Protocol):
@@ -83,6 +84,7 @@ def _greedy_or_sampled(engine: StepEngine, request: GenerateRequest,
     stopped = [False] * n
     rng = np.random.default_rng(options.seed)
     stops = set(options.stop_token_ids)
+    listener = current_listener()  # a streaming call's: it sees each token as it is kept
     for step in range(budget):
         own = logits[:n]
         plain = own.copy()
@@ -90,7 +92,7 @@ def _greedy_or_sampled(engine: StepEngine, request: GenerateRequest,
         if weights is not None:
             scores = (1 + weights) * log_softmax(scores) - weights * log_softmax(logits[n:])
         tokens = choose_tokens(scores, options, rng)
-        _append(histories, stopped, tokens, chosen_logprobs(plain, tokens), stops)
+        _append(histories, stopped, tokens, chosen_logprobs(plain, tokens), stops, listener)
         if all(stopped) or step + 1 == budget:
             break
         # A finished row keeps being fed (its own choice): batches stay rectangular.
@@ -100,8 +102,8 @@ def _greedy_or_sampled(engine: StepEngine, request: GenerateRequest,
 
 
 def _append(rows: list[RowHistory], stopped: list[bool], tokens: np.ndarray, logprobs: np.ndarray,
-            stops: set[int]) -> None:
-    """Record each active row's new token; a stop token ends the row and is not kept."""
+            stops: set[int], listener: StepListener | None = None) -> None:
+    """Record each active row's new token (and tell ``listener``); a stop token ends the row and is not kept."""
     for b, token in enumerate(tokens.tolist()):
         if stopped[b]:
             continue
@@ -109,6 +111,8 @@ def _append(rows: list[RowHistory], stopped: list[bool], tokens: np.ndarray, log
             stopped[b] = True
         else:
             rows[b].append(token, float(logprobs[b]))
+            if listener is not None:
+                listener(b, token)
 
 
 def _beam_search(engine: StepEngine, request: GenerateRequest, prompts: list[list[int]]) -> list[GenerationOutput]:

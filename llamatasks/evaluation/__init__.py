@@ -18,6 +18,7 @@ from .data import (
 from .predictions import LabelPrediction, SpanPrediction, TaskModel
 from .report import EvalMethod, EvalReport
 from .runner import run_eval
+from .split import Split, part_of, record_key, select_split
 
 __all__ = [
     "EvalMethod",
@@ -28,10 +29,14 @@ __all__ = [
     "NerExample",
     "SentimentExample",
     "SpanPrediction",
+    "Split",
     "SummarizationExample",
     "TaskModel",
     "TranslationExample",
     "load_examples",
+    "part_of",
+    "record_key",
     "resolve_task",
     "run_eval",
+    "select_split",
 ]

@@ -26,7 +26,16 @@ def eval_command(
             "--method", help="llamatasks (the typed tasks) or naive (ask in free text and parse: the baseline)."
         ),
     ] = "llamatasks",
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Use only the first N examples.")] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Use only the first N examples (of the chosen split).")
+    ] = None,
+    split: Annotated[
+        str,
+        typer.Option(
+            "--split",
+            help="tune (make choices on it), check (report it) or all: the fixed halves of docs/quality.md.",
+        ),
+    ] = "all",
     json_out: Annotated[
         Path | None, typer.Option("--json", dir_okay=False, help="Also write the report as JSON to this file.")
     ] = None,
@@ -55,6 +64,7 @@ def eval_command(
         batch_size=batch_size,
         max_words=max_words,
         num_beams=beams,
+        split=split,
     )
     print_report(report, Console())
     if json_out is not None:

@@ -16,6 +16,7 @@ from .data import RecordT, load_examples, resolve_task
 from .evaluators import TASK_SPECS, RunOptions, TaskSpec
 from .predictions import TaskModel, progress_bar
 from .report import EvalMethod, EvalReport
+from .split import Split, check_split, select_split
 
 
 def run_eval(
@@ -31,6 +32,7 @@ def run_eval(
     max_words: int | None = None,
     num_beams: int | None = None,
     progress: bool | None = None,
+    split: Split | str = "all",
 ) -> EvalReport:
     """Evaluate a model on a labelled JSON Lines file.
 
@@ -45,7 +47,7 @@ def run_eval(
         backend: Backend for ``llamatasks.load``; only with a model given by name.
         device: Device for ``llamatasks.load`` (``auto``, ``cpu``, ``cuda``); only with a model given by name.
         method: ``llamatasks`` runs the typed tasks; ``naive`` asks in free text and parses.
-        limit: Use only the first ``limit`` examples.
+        limit: Use only the first ``limit`` examples (of the part chosen by ``split``).
         batch_size: Inputs per task call, and the batch size of a model loaded here (the naive
             baseline sends one prompt at a time).
         max_words: Summary word budget; by default the mean reference length, rounded. The naive
@@ -53,18 +55,21 @@ def run_eval(
         num_beams: Beam search width for ``summarize`` and ``translate`` (1 decodes greedily);
             by default the task's own ``Options`` default (1: greedy).
         progress: Show a progress bar; ``None`` shows it only when stderr is a terminal.
+        split: ``tune`` or ``check``: only that part of the file (``llamatasks.evaluation.split``;
+            choices are made on ``tune``, figures reported from ``check``); ``all``: every example.
 
     Returns:
         The report: metrics, per-group breakdown, settings and timing.
 
     Raises:
-        InvalidInputError: Unknown task or method, bad options (``num_beams`` for a task or method
-            that does not decode with beams), or a malformed data file.
+        InvalidInputError: Unknown task, method or split, bad options (``num_beams`` for a task or
+            method that does not decode with beams), a malformed data file, or an empty part.
         BackendUnavailableError: A package the task's metrics need (the ``eval`` extra) is missing.
     """
     spec: TaskSpec[Any] = TASK_SPECS[resolve_task(task)]
     options = check_options(method, batch_size, max_words, progress, num_beams, spec)
-    return _run(spec, Path(data), lambda: resolve_model(model, backend, device, batch_size), options, limit)
+    part = check_split(split)
+    return _run(spec, Path(data), lambda: resolve_model(model, backend, device, batch_size), options, limit, part)
 
 
 def _run(
@@ -73,9 +78,12 @@ def _run(
     get_model: Callable[[], TaskModel],
     options: RunOptions,
     limit: int | None,
+    split: Split = "all",
 ) -> EvalReport:
     """Check the file and the metric packages, then load the model; predict, score and time the run."""
-    examples = load_examples(data, spec.record_type, limit=limit)
+    if limit is not None and limit < 1:  # before reading: load_examples only sees the whole file
+        raise InvalidInputError(f"limit must be at least 1, got {limit}", hint="leave it out to use every example")
+    examples = select_split(load_examples(data, spec.record_type), split)[:limit]
     check_dependencies(spec.needs)
     loaded = get_model()
     started = time.perf_counter()
@@ -91,7 +99,7 @@ def _run(
         metrics=outcome.scores.metrics,
         group_by=outcome.scores.group_by,
         groups=outcome.scores.groups,
-        settings=outcome.settings | {"limit": limit},
+        settings=outcome.settings | {"limit": limit, "split": split},
         seconds=time.perf_counter() - started,
         llamatasks_version=llamatasks_version(),
     )

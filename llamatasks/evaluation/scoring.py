@@ -50,10 +50,20 @@ def score_ner(examples: Sequence[NerExample], predictions: Sequence[Sequence[Spa
 
 
 def score_summaries(examples: Sequence[SummarizationExample], predictions: Sequence[str]) -> TaskScores:
-    """Best-of-references ROUGE-1/2/L, lengths and their ratio, and the share of looping outputs."""
+    """Best-of-references ROUGE-1/2/L, lengths and their ratio, the share of looping outputs, and claims.
+
+    ``unsupported_count`` is the number of numbers, names and terms in the summaries that their
+    documents do not contain (``llamatasks.tasks.summarize_claims``); ``unsupported_share`` the
+    share of summaries with at least one.
+    """
+    from llamatasks.tasks.summarize_claims import unsupported_claims
+
     references = [example.reference_texts for example in examples]
     overall = metrics.rouge_scores(predictions, references) | metrics.length_scores(predictions, references)
     overall["repetition_share"] = metrics.share([metrics.has_degenerate_repetition(p) for p in predictions])
+    claims = [unsupported_claims(p, e.document) for p, e in zip(predictions, examples, strict=True)]
+    overall["unsupported_count"] = sum(len(found) for found in claims)
+    overall["unsupported_share"] = metrics.share([bool(found) for found in claims])
     return TaskScores(overall)
 
 

@@ -9,8 +9,8 @@ prompts. Third parties register more formats through ``register_prompt_formats``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 
 @dataclass(frozen=True)

@@ -54,3 +54,11 @@ def examples_for(source: str, target: str) -> list[tuple[str, str]]:
     """``(source sentence, target sentence)`` pairs for a direction, by base language code."""
     src, tgt = source.split("-")[0], target.split("-")[0]
     return [(ex[src], ex[tgt]) for ex in EXAMPLES if src in ex and tgt in ex]
+
+
+def other_sentence(source: str, text: str) -> str:
+    """A built-in sentence in ``source`` (English where it has none) that is not ``text``: what a
+    translation's tokens are weighed against for its confidence."""
+    code = source.split("-")[0]
+    candidates = [ex[code] for ex in EXAMPLES if code in ex] or [ex["en"] for ex in EXAMPLES]
+    return next(c for c in reversed(candidates) if c.strip() != text.strip())

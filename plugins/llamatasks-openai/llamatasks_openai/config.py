@@ -36,6 +36,9 @@ class ServerConfig(BaseModel):
     batch_size: int | None = Field(default=None, ge=1, description="Most prompts per request; None: a whole batch "
                                                                    "at once; 1 for llama-cpp-python's server.")
     timeout: float = Field(default=120.0, gt=0, description="Seconds to wait for one response.")
+    images: bool = Field(default=False, description=(
+        "Whether the server takes images in /chat/completions (vLLM serving LLaMA 3.2 Vision or Llama 4): image "
+        "tasks then send each image as an image_url data URL. False: image tasks are refused."))
 
     @classmethod
     def for_folder(cls, folder: Path) -> ServerConfig:

@@ -181,6 +181,18 @@ class OpenAIEngine(Engine):
             self.capabilities = frozenset()
         return True
 
+    def image_engine(self) -> Any:
+        """Image prompts over ``/chat/completions`` (``"images": true`` in the config); else a typed refusal."""
+        from llamatasks.errors import VisionUnsupportedError
+        from llamatasks_openai.images import OpenAIImageEngine
+
+        if not self.config.images:
+            raise VisionUnsupportedError(
+                f"the server at {self.client.base_url} is not configured to take images",
+                hint='set "images": true in llamatasks-openai.json if it serves a vision model (vLLM serves LLaMA '
+                     '3.2 Vision and Llama 4)')
+        return OpenAIImageEngine(self)
+
     def close(self) -> None:
         """Nothing to release: every request opens and closes its own connection."""
 

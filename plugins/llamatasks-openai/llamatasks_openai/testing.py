@@ -4,9 +4,12 @@ It listens on 127.0.0.1 only and implements what this backend uses, the way
 vLLM does: ``GET /v1/models``; ``POST /v1/completions`` with a prompt (text,
 token ids, or a list of either), ``max_tokens``, ``temperature``, ``top_p``,
 ``seed``, ``stop``, vLLM's ``stop_token_ids``, ``ignore_eos`` and
-``return_tokens_as_token_ids``, and ``echo`` with ``logprobs``. Switches
-make it behave like more limited servers: ``echo=False`` refuses echo (as
-llama.cpp's llama-server does), ``extensions=False`` refuses non-OpenAI fields.
+``return_tokens_as_token_ids``, and ``echo`` with ``logprobs``; ``POST
+/v1/chat/completions`` with ``image_url`` parts (``data:`` URLs only, decoded
+and kept in ``images`` for assertions), generating from the messages' text on
+the engine. Switches make it behave like more limited servers: ``echo=False``
+refuses echo (as llama.cpp's llama-server does), ``extensions=False`` refuses
+non-OpenAI fields, ``images=False`` refuses image parts (a text-only model).
 """
 
 from __future__ import annotations
@@ -35,10 +38,11 @@ class FakeCompletionsServer:
     """``with FakeCompletionsServer(engine, tokenizer) as server: server.base_url``."""
 
     def __init__(self, engine: Engine, tokenizer: Tokenizer, *, model: str = "tiny", echo: bool = True,
-                 extensions: bool = True) -> None:
+                 extensions: bool = True, images: bool = True) -> None:
         self.engine, self.tokenizer, self.model = engine, tokenizer, model
-        self.echo, self.extensions = echo, extensions
+        self.echo, self.extensions, self.accepts_images = echo, extensions, images
         self.requests: list[dict[str, Any]] = []  # every completions body received, for assertions
+        self.images: list[Any] = []  # every image received in a chat completion, decoded (PIL)
         self._lock = threading.Lock()  # engines are not thread-safe; the HTTP server is threaded
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -78,6 +82,40 @@ class FakeCompletionsServer:
             choices = self._generate(prompts, body)
         return {"object": "text_completion", "model": self.model,
                 "choices": [{"index": i, **c} for i, c in enumerate(choices)]}
+
+    def chat_completions(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A chat completion: images decoded and kept, the reply generated from the messages' text."""
+        self.requests.append(body)
+        if body.get("model") != self.model:
+            raise _Refused(f"the model {body.get('model')!r} does not exist")
+        texts = []
+        for message in body.get("messages") or []:
+            content = message.get("content")
+            for part in [{"type": "text", "text": content}] if isinstance(content, str) else content or []:
+                if part.get("type") == "image_url":
+                    self.images.append(self._image(part))
+                elif part.get("type") == "text":
+                    texts.append(str(part.get("text", "")))
+        prompt = self._ids(" ".join(texts) or "?")
+        options = GenerationOptions(max_new_tokens=int(body.get("max_tokens", 16)),
+                                    temperature=float(body.get("temperature", 1.0)), seed=body.get("seed"))
+        (out,) = self.engine.generate(GenerateRequest(prompts=[prompt], options=options))
+        message = {"role": "assistant", "content": self.tokenizer.decode(out.token_ids)}
+        return {"object": "chat.completion", "model": self.model,
+                "choices": [{"index": 0, "message": message, "finish_reason": out.finish_reason}]}
+
+    def _image(self, part: dict[str, Any]) -> Any:
+        import base64
+        import io
+
+        from PIL import Image
+
+        if not self.accepts_images:
+            raise _Refused("this model does not support image input")
+        url = str((part.get("image_url") or {}).get("url", ""))
+        if not url.startswith("data:image/"):
+            raise _Refused("only data: URLs are accepted here")
+        return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
 
     def _prompt_list(self, prompt: Any) -> list[Any]:
         if isinstance(prompt, str) or (isinstance(prompt, list) and prompt and isinstance(prompt[0], int)):
@@ -153,13 +191,15 @@ class FakeCompletionsServer:
                     self._reply(404, {"error": {"message": f"no route {self.path}"}})
 
             def do_POST(self) -> None:
-                if self.path.rstrip("/") != "/v1/completions":
+                routes = {"/v1/completions": server.completions, "/v1/chat/completions": server.chat_completions}
+                route = routes.get(self.path.rstrip("/"))
+                if route is None:
                     self._reply(404, {"error": {"message": f"no route {self.path}"}})
                     return
                 try:
                     body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                     with server._lock:
-                        self._reply(200, server.completions(body))
+                        self._reply(200, route(body))
                 except _Refused as exc:
                     self._reply(400, {"error": {"message": exc.message, "type": "invalid_request_error"}})
                 except Exception as exc:  # noqa: BLE001 - anything else is what a real server's 500 looks like

@@ -26,7 +26,14 @@ from llamatasks_openai.testing import _OPENAI_FIELDS, FakeCompletionsServer
 
 import llamatasks
 from llamatasks.backends.torch_backend import TorchEngine
-from llamatasks.engine.base import Capability, Engine, GenerateRequest, GenerationOptions, LoadRequest, ScoreRequest
+from llamatasks.engine.base import (
+    Capability,
+    Engine,
+    GenerateRequest,
+    GenerationOptions,
+    LoadRequest,
+    ScoreRequest,
+)
 from llamatasks.errors import (
     BackendUnavailableError,
     GenerationError,

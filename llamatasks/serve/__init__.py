@@ -1,0 +1,1 @@
+"""``llamatasks serve``: the HTTP service (FastAPI + uvicorn; the ``serve`` extra)."""
