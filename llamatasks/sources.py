@@ -84,8 +84,8 @@ def resolve(model: str | os.PathLike[str] | None) -> ModelSource:
     return ModelSource(path, path.name)
 
 
-def _fingerprint(path: Path) -> str:
-    """Cheap content key: size plus the first and last MiB (hashing GBs takes too long)."""
+def fingerprint(path: Path) -> str:
+    """Cheap content key of one file: size plus the first and last MiB (hashing GBs takes too long)."""
     digest = hashlib.sha256(str(path.stat().st_size).encode())
     with path.open("rb") as fh:
         digest.update(fh.read(1 << 20))
@@ -101,7 +101,7 @@ def gguf_to_folder(gguf: Path) -> Path:
     it) and after a killed conversion (its partial folder is removed and a cache
     without its completion marker is rebuilt); see :mod:`llamatasks.files`.
     """
-    target = cache_dir() / "gguf" / f"{gguf.stem}-{_fingerprint(gguf)}"
+    target = cache_dir() / "gguf" / f"{gguf.stem}-{fingerprint(gguf)}"
     if is_complete(target):
         return target
     check_gguf(gguf)

@@ -13,6 +13,7 @@ import pytest
 import llamatasks
 from llamatasks import api
 from llamatasks.model import Model
+from llamatasks.testing.parity import comparable
 
 TASKS = ["summarize", "translate", "ner", "sentiment", "classify", "answer", "chat", "run"]
 TEXT = "Tim Cook visited Paris on Monday. The battery died after a day."
@@ -28,11 +29,6 @@ CALLS: list[Callable[[Model], Any]] = [
     lambda m: m.achat("Say hello.", max_new_tokens=6, temperature=1.0, seed=3),
 ]
 
-
-def _comparable(result: Any) -> Any:
-    data = result.model_dump()
-    data.get("provenance", {}).pop("seconds", None)
-    return data
 
 
 def _sync(call: Callable[[Model], Any], model: Model) -> Any:
@@ -66,26 +62,26 @@ def test_async_results_equal_the_sync_ones(model: Model) -> None:
         return list(await asyncio.gather(*(call(model) for call in CALLS)))
 
     results = asyncio.run(all_calls())
-    assert [_comparable(r) for r in results] == [_comparable(_sync(call, model)) for call in CALLS]
+    assert [comparable(r) for r in results] == [comparable(_sync(call, model)) for call in CALLS]
 
 
 def test_module_functions_take_a_model(model: Model) -> None:
     result = asyncio.run(llamatasks.asentiment(TEXT, model=model))
-    assert _comparable(result) == _comparable(model.sentiment(TEXT))
+    assert comparable(result) == comparable(model.sentiment(TEXT))
     result = asyncio.run(llamatasks.arun("classify", [TEXT, "A sunny day."], labels=["a", "b"], model=model))
-    assert [_comparable(r) for r in result] == [_comparable(r) for r in
+    assert [comparable(r) for r in result] == [comparable(r) for r in
                                                 model.classify([TEXT, "A sunny day."], labels=["a", "b"])]
 
 
 def test_four_threads_and_32_coroutines_on_one_model_match_sequential_calls(model: Model) -> None:
-    expected = [_comparable(_sync(call, model)) for call in CALLS]
+    expected = [comparable(_sync(call, model)) for call in CALLS]
     got: dict[str, list[Any]] = {}
 
     async def coroutines() -> list[Any]:
         return list(await asyncio.gather(*(CALLS[i % len(CALLS)](model) for i in range(32))))
 
     def thread(name: str) -> None:
-        got[name] = [_comparable(_sync(CALLS[i % len(CALLS)], model)) for i in range(len(CALLS))]
+        got[name] = [comparable(_sync(CALLS[i % len(CALLS)], model)) for i in range(len(CALLS))]
 
     threads = [threading.Thread(target=thread, args=(f"t{i}",)) for i in range(4)]
     for t in threads:
@@ -93,7 +89,7 @@ def test_four_threads_and_32_coroutines_on_one_model_match_sequential_calls(mode
     results = asyncio.run(coroutines())
     for t in threads:
         t.join()
-    assert [_comparable(r) for r in results] == [expected[i % len(CALLS)] for i in range(32)]
+    assert [comparable(r) for r in results] == [expected[i % len(CALLS)] for i in range(32)]
     assert all(rows == expected for rows in got.values()) and len(got) == 4
 
 

@@ -92,7 +92,7 @@ def test_two_processes_converting_at_once_both_get_one_cache(gguf: Path, tmp_pat
     assert len(folders) == 1 and is_complete(Path(folders.pop()))
     assert len((tmp_path / "convert.log").read_text().split()) == 1  # one converted, the other waited
     assert any("waiting for another process" in err for _, _, err in results)
-    assert [p.name for p in _gguf_folder(tmp_path).iterdir()] == [f"tiny-{sources._fingerprint(gguf)}"]
+    assert [p.name for p in _gguf_folder(tmp_path).iterdir()] == [f"tiny-{sources.fingerprint(gguf)}"]
 
 
 def test_conversion_killed_midway_is_detected_and_rebuilt(
@@ -105,7 +105,7 @@ def test_conversion_killed_midway_is_detected_and_rebuilt(
         time.sleep(0.02)
     child.send_signal(signal.SIGKILL)
     child.communicate(timeout=30)
-    target = _gguf_folder(tmp_path) / f"tiny-{sources._fingerprint(gguf)}"
+    target = _gguf_folder(tmp_path) / f"tiny-{sources.fingerprint(gguf)}"
     left = [p.name for p in target.parent.iterdir()]
     assert left and target.name not in left and not is_complete(target)  # a partial folder, nothing valid
 
@@ -118,7 +118,7 @@ def test_conversion_killed_midway_is_detected_and_rebuilt(
 
 
 def test_cache_without_completion_marker_is_rebuilt(gguf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    target = sources.cache_dir() / "gguf" / f"tiny-{sources._fingerprint(gguf)}"
+    target = sources.cache_dir() / "gguf" / f"tiny-{sources.fingerprint(gguf)}"
     target.mkdir(parents=True)
     (target / "config.json").write_text("{}")  # looks like a model, but was never finished
     (target / "stray.bin").write_bytes(b"half")

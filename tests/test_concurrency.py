@@ -10,16 +10,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import llamatasks
+from llamatasks.testing.parity import comparable
 
 pytest.importorskip("onnxruntime")
 
-from llamatasks_export.testing import export_once
 
 TEXT = "Tim Cook visited Paris on Monday. The battery died after a day, and support never answered."
 
@@ -36,22 +35,12 @@ CALLS: list[tuple[str, Callable[[llamatasks.Model], Any]]] = [
 ]
 
 
-def _comparable(result: Any) -> Any:
-    """A result without its timing (the only field that may differ between runs)."""
-    data = result.model_dump()
-    data.get("provenance", {}).pop("seconds", None)
-    return data
-
 
 @pytest.fixture(scope="module", params=["torch", "onnx"])
-def model(request: pytest.FixtureRequest, tiny_checkpoint: Callable[[str], Path],
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[llamatasks.Model]:
-    source = tiny_checkpoint("llama3.1-instruct")
-    if request.param == "onnx":
-        source = export_once(source, tmp_path_factory.getbasetemp() / "onnx-exports")
-    m = llamatasks.load(source, device="cpu")
+def model(request: pytest.FixtureRequest, tiny_model_on: Callable[..., llamatasks.Model]) -> llamatasks.Model:
+    m = tiny_model_on(request.param)
     assert m.backend_name == request.param
-    yield m
+    return m
 
 
 @pytest.fixture
@@ -65,17 +54,17 @@ def tight_switching() -> Iterator[None]:
 
 def test_four_threads_give_the_sequential_results_for_every_task(model: llamatasks.Model,
                                                                  tight_switching: None) -> None:
-    expected = {name: _comparable(call(model)) for name, call in CALLS}
+    expected = {name: comparable(call(model)) for name, call in CALLS}
     jobs = [(name, call) for _ in range(3) for name, call in CALLS]  # every task, three times, interleaved
     with ThreadPoolExecutor(max_workers=4) as pool:
-        got = list(pool.map(lambda job: (job[0], _comparable(job[1](model))), jobs))
+        got = list(pool.map(lambda job: (job[0], comparable(job[1](model))), jobs))
     for name, result in got:
         assert result == expected[name], f"{name} differs when run from 4 threads"
 
 
 def test_batched_lists_from_threads_match(model: llamatasks.Model, tight_switching: None) -> None:
     texts = ["great phone, I love it", "the battery died after a day", "fine, nothing special", TEXT]
-    expected = [_comparable(r) for r in model.sentiment(texts)]
+    expected = [comparable(r) for r in model.sentiment(texts)]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        runs = list(pool.map(lambda _: [_comparable(r) for r in model.sentiment(texts)], range(4)))
+        runs = list(pool.map(lambda _: [comparable(r) for r in model.sentiment(texts)], range(4)))
     assert all(run == expected for run in runs)

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 import llamatasks
 from llamatasks.results import ItemError
+from llamatasks.testing.parity import comparable
 
 ray = pytest.importorskip("ray", reason="needs the ray extra: pip install 'llamatasks[ray]'")
 pytest.importorskip("ray.data", reason="needs ray[data]")
@@ -35,13 +36,6 @@ def cluster() -> Iterator[Any]:
 def checkpoint(tiny_checkpoint: Callable[[str], Path]) -> Path:
     return tiny_checkpoint("chatml")
 
-
-def _comparable(result: Any) -> Any:
-    """A result without the fields that differ between runs (timing)."""
-    data = json.loads(result) if isinstance(result, str) else result
-    if isinstance(data, dict) and isinstance(data.get("provenance"), dict):
-        data = {**data, "provenance": {**data["provenance"], "seconds": 0}}
-    return data
 
 
 def _close(a: Any, b: Any) -> bool:
@@ -68,7 +62,7 @@ def test_map_batches_equals_the_local_run_row_for_row(cluster: Any, checkpoint: 
             assert ItemError.model_validate_json(row["error"]).error == expected.error
         else:
             assert row["error"] is None
-            assert _close(_comparable(row["result"]), _comparable(expected.model_dump_json()))
+            assert _close(comparable(row["result"]), comparable(expected.model_dump_json()))
 
 
 def test_batch_engine_ray_writes_what_the_local_engine_writes(cluster: Any, checkpoint: Path, tmp_path: Path,
@@ -86,7 +80,7 @@ def test_batch_engine_ray_writes_what_the_local_engine_writes(cluster: Any, chec
                                        str(checkpoint), "--device", "cpu", "--engine", engine, "--no-cache",
                                        "--phrasings", "1", "--concurrency", "2", "--shard-size", "4"])
         assert ran.exit_code == 0, ran.output
-        outputs[engine] = [_comparable(json.loads(line)) for line in out.read_text().splitlines()]
+        outputs[engine] = [comparable(json.loads(line)) for line in out.read_text().splitlines()]
     assert len(outputs["ray"]) == len(TEXTS) + 1
     for ours, theirs in zip(outputs["ray"], outputs["local"]):
         assert _close(ours, theirs)

@@ -31,6 +31,7 @@ from llamatasks.plugins.hookspecs import hookimpl
 from llamatasks.serve.app import ServeSettings, create_app
 from llamatasks.tasks.base import Task, TaskModel
 from llamatasks.tasks.options import TaskOptions
+from llamatasks.testing.parity import comparable
 from llamatasks.testing.plugins import registry_with
 
 KEY = "s3cret-key"
@@ -113,14 +114,6 @@ def client(service: Running) -> Iterator[Any]:
         yield c
 
 
-def _comparable(data: Any) -> Any:
-    if isinstance(data, BaseModel):
-        data = json.loads(data.model_dump_json())
-    if isinstance(data, list):
-        return [_comparable(d) for d in data]
-    data.get("provenance", {}).pop("seconds", None)
-    return data
-
 
 @pytest.mark.parametrize(("task", "body", "call"), [
     ("sentiment", {"text": TEXT}, lambda m: m.sentiment(TEXT)),
@@ -138,7 +131,7 @@ def test_results_equal_the_python_api(service: Running, client: Any, task: str, 
                                       call: Callable[[Model], Any]) -> None:
     response = client.post(f"/v1/{task}", json=body)
     assert response.status_code == 200, response.text
-    assert _comparable(response.json()) == _comparable(call(service.model))
+    assert comparable(response.json()) == comparable(call(service.model))
 
 
 def test_health_models_and_docs(service: Running, client: Any) -> None:
@@ -236,7 +229,7 @@ def test_no_request_is_lost_under_64_concurrent_clients(service: Running, client
     responses = asyncio.run(send_all())
     assert [r.status_code for r in responses] == [200] * 64
     expected = service.model.sentiment(texts)
-    assert [_comparable(r.json()) for r in responses] == _comparable(list(expected))
+    assert [comparable(r.json()) for r in responses] == comparable(list(expected))
     after = client.get("/health").json()
     assert after["texts"] - before["texts"] >= 64  # (a timed-out pause may finish meanwhile)
     assert after["list_calls"] - before["list_calls"] < 64  # requests were gathered into shared list calls
@@ -257,7 +250,7 @@ def test_streaming_as_server_sent_events(service: Running, client: Any) -> None:
     pieces = [data["text"] for name, data in events if name == "piece"]
     assert len(pieces) > 1 and events[-1][0] == "result" and [name for name, _ in events].count("result") == 1
     assert "".join(pieces).strip() == events[-1][1]["text"]
-    assert _comparable(events[-1][1]) == _comparable(service.model.chat("Say hello.", max_new_tokens=16))
+    assert comparable(events[-1][1]) == comparable(service.model.chat("Say hello.", max_new_tokens=16))
 
 
 def test_shutdown_finishes_in_flight_requests(service: Running) -> None:

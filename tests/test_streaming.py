@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,28 +21,17 @@ from llamatasks.errors import InvalidInputError
 from llamatasks.model import Model
 from llamatasks.runtime import Runtime
 from llamatasks.streaming import IncrementalDecoder, TextStream
+from llamatasks.testing.parity import comparable
 
 TEXT = "The battery died after a day, and support never answered. I returned the phone."
 
 
-def _comparable(result: Any) -> Any:
-    data = result.model_dump()
-    data.get("provenance", {}).pop("seconds", None)
-    return data
-
 
 @pytest.fixture(scope="module", params=["torch", "onnx"])
-def model(request: pytest.FixtureRequest, tiny_checkpoint: Callable[[str], Path],
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[llamatasks.Model]:
-    source = tiny_checkpoint("llama3.1-instruct")
-    if request.param == "onnx":
-        pytest.importorskip("onnxruntime")
-        from llamatasks_export.testing import export_once
-
-        source = export_once(source, tmp_path_factory.getbasetemp() / "onnx-exports")
-    m = llamatasks.load(source, device="cpu")
+def model(request: pytest.FixtureRequest, tiny_model_on: Callable[..., llamatasks.Model]) -> llamatasks.Model:
+    m = tiny_model_on(request.param)
     assert m.backend_name == request.param
-    yield m
+    return m
 
 
 def test_chat_streams_pieces_that_make_up_the_result(model: Model) -> None:
@@ -51,7 +40,7 @@ def test_chat_streams_pieces_that_make_up_the_result(model: Model) -> None:
     pieces = list(stream)
     assert len(pieces) > 1  # one piece per decoded token or so, not the whole text at the end
     assert "".join(pieces).strip() == stream.result.text
-    assert _comparable(stream.result) == _comparable(model.chat("Say hello.", max_new_tokens=24))
+    assert comparable(stream.result) == comparable(model.chat("Say hello.", max_new_tokens=24))
 
 
 @pytest.mark.parametrize("call", [
@@ -63,7 +52,7 @@ def test_summarize_and_translate_stream_and_end_with_the_plain_result(model: Mod
     stream = call(model, stream=True)
     pieces = list(stream)
     assert pieces and all(pieces)
-    assert _comparable(stream.result) == _comparable(call(model))
+    assert comparable(stream.result) == comparable(call(model))
 
 
 def test_the_public_functions_stream_too(model: Model) -> None:

@@ -36,7 +36,7 @@ from llamatasks.errors import (
 from llamatasks.model import Model
 from llamatasks.prompts.render import User
 from llamatasks.results import Classification, Description, Generation
-from llamatasks.testing.vision_checkpoints import VISION_KINDS, build_vision_checkpoint
+from llamatasks.testing.vision_checkpoints import VISION_KINDS
 from llamatasks.vision import load_image
 from llamatasks.vision.prompts import IMAGE, ImageMessage, render_image_prompt
 
@@ -44,25 +44,12 @@ MLLAMA, LLAMA4 = VISION_KINDS
 
 
 @pytest.fixture(scope="module")
-def vision_folder(fixture_tokenizers: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    root = tmp_path_factory.mktemp("vision-checkpoints")
-    built: dict[str, Path] = {}
-
-    def get(kind: str) -> Path:
-        if kind not in built:
-            built[kind] = build_vision_checkpoint(kind, root / kind, tokenizers_dir=fixture_tokenizers)
-        return built[kind]
-
-    return get
-
-
-@pytest.fixture(scope="module")
-def vision_model(vision_folder: Callable[[str], Path]) -> Iterator[Callable[[str], Model]]:
+def vision_model(tiny_checkpoint: Callable[[str], Path]) -> Iterator[Callable[[str], Model]]:
     loaded: dict[str, Model] = {}
 
     def get(kind: str) -> Model:
         if kind not in loaded:
-            loaded[kind] = llamatasks.load(vision_folder(kind), device="cpu")
+            loaded[kind] = llamatasks.load(tiny_checkpoint(kind), device="cpu")
         return loaded[kind]
 
     yield get
@@ -128,11 +115,11 @@ def test_a_batch_of_image_prompts_equals_one_by_one(vision_model: Callable[[str]
 
 
 def test_mllama_ids_and_cross_attention_mask_equal_the_processor(vision_model: Callable[[str], Model],
-                                                                  vision_folder: Callable[[str], Path]) -> None:
+                                                                  tiny_checkpoint: Callable[[str], Path]) -> None:
     from transformers import MllamaProcessor
 
     model = vision_model(MLLAMA)
-    processor = MllamaProcessor.from_pretrained(vision_folder(MLLAMA))
+    processor = MllamaProcessor.from_pretrained(tiny_checkpoint(MLLAMA))
     image = _noise(6)
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is in this picture?"}]}]
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
@@ -145,11 +132,11 @@ def test_mllama_ids_and_cross_attention_mask_equal_the_processor(vision_model: C
 
 
 def test_llama4_ids_equal_the_processor_layout(vision_model: Callable[[str], Model],
-                                               vision_folder: Callable[[str], Path]) -> None:
+                                               tiny_checkpoint: Callable[[str], Path]) -> None:
     from transformers import AutoTokenizer, Llama4Processor
 
     model = vision_model(LLAMA4)
-    tokenizer = AutoTokenizer.from_pretrained(vision_folder(LLAMA4))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint(LLAMA4))
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is in this picture?"}]}]
     text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     engine = model.engine.image_engine()
@@ -202,7 +189,7 @@ def test_every_image_task_runs(vision_model: Callable[[str], Model], kind: str, 
     assert isinstance(chat, Generation) and chat.provenance.tokens_out <= 3
 
 
-def test_the_text_path_of_a_vision_folder_keeps_its_extractive_answers(vision_model: Callable[[str], Model]) -> None:
+def test_the_text_path_of_a_tiny_checkpoint_keeps_its_extractive_answers(vision_model: Callable[[str], Model]) -> None:
     model = vision_model(MLLAMA)
     assert model.profile.generation == "llama3.2-vision" and model.profile.vision
     context = "The cat sat on the mat."
@@ -210,14 +197,14 @@ def test_the_text_path_of_a_vision_folder_keeps_its_extractive_answers(vision_mo
     assert answer.text == context[answer.start:answer.end]
 
 
-def test_cli_describe_and_image_flags(vision_folder: Callable[[str], Path], tmp_path: Path) -> None:
+def test_cli_describe_and_image_flags(tiny_checkpoint: Callable[[str], Path], tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from llamatasks.cli import app
 
     path = tmp_path / "photo.png"
     _noise(12).save(path)
-    folder = str(vision_folder(MLLAMA))
+    folder = str(tiny_checkpoint(MLLAMA))
     runner = CliRunner()
     described = runner.invoke(app, ["describe", str(path), "-m", folder, "--max-words", "3", "--json"])
     assert described.exit_code == 0, described.output

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from llamatasks.errors import LlamaTasksError
-from llamatasks.sources import cache_dir
+from llamatasks.sources import cache_dir, fingerprint
 
 if TYPE_CHECKING:
     from llamatasks.model import Model
@@ -69,7 +69,7 @@ def cache_path() -> Path:
 
 
 def model_hash(folder: Path) -> str:
-    """A content hash of a model folder: every file's name, size, first and last MiB.
+    """A content hash of a model folder: every file's name and ``sources.fingerprint`` (size, first and last MiB).
 
     Hashing GBs of weights on every load would take longer than the jobs the
     cache saves; size plus both ends of each file changes whenever a file does.
@@ -80,13 +80,7 @@ def model_hash(folder: Path) -> str:
         return known
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
-        size = path.stat().st_size
-        digest.update(f"{path.relative_to(folder).as_posix()}\0{size}\0".encode())
-        with path.open("rb") as fh:
-            digest.update(fh.read(1 << 20))
-            if size > 2 << 20:
-                fh.seek(size - (1 << 20))
-                digest.update(fh.read(1 << 20))
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{fingerprint(path)}\0".encode())
     value = digest.hexdigest()
     _model_hashes[(str(folder), stamp)] = value
     return value

@@ -30,6 +30,7 @@ from llamatasks.testing.checkpoints import (
     find_fixture_tokenizers,
 )
 from llamatasks.testing.plugins import fresh_plugin_manager, registry_with
+from llamatasks.testing.vision_checkpoints import VISION_KINDS, build_vision_checkpoint
 
 if TYPE_CHECKING:
     from llamatasks.model import Model
@@ -76,7 +77,8 @@ def tiny_checkpoint(fixture_tokenizers: Path, tmp_path_factory: pytest.TempPathF
 
     Kinds: ``llama1``, ``llama2-chat``, ``llama3-instruct``, ``llama3.1-instruct``,
     ``chatml`` (SmolLM2-style) and ``zephyr`` (TinyLlama-style); see
-    :mod:`llamatasks.testing.checkpoints`.
+    :mod:`llamatasks.testing.checkpoints`. The vision kinds (LLaMA 3.2 Vision, Llama 4 with
+    images) come from :mod:`llamatasks.testing.vision_checkpoints`.
     """
     pytest.importorskip("torch", reason="tiny checkpoints need the torch extra")
     pytest.importorskip("transformers", reason="tiny checkpoints need the torch extra")
@@ -85,7 +87,8 @@ def tiny_checkpoint(fixture_tokenizers: Path, tmp_path_factory: pytest.TempPathF
 
     def get(kind: str) -> Path:
         if kind not in built:
-            built[kind] = build_tiny_checkpoint(kind, root / kind, tokenizers_dir=fixture_tokenizers)
+            build = build_vision_checkpoint if kind in VISION_KINDS else build_tiny_checkpoint
+            built[kind] = build(kind, root / kind, tokenizers_dir=fixture_tokenizers)
         return built[kind]
 
     return get

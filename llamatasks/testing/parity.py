@@ -9,9 +9,11 @@ and the CUDA paths against the CPU.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+import json
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
+from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from llamatasks.model import Model
@@ -54,4 +56,18 @@ def _one(result: R | list[R]) -> R:
 
 def _many(result: R | list[R]) -> list[R]:
     assert isinstance(result, list)
+    return result
+
+
+def comparable(result: Any) -> Any:
+    """A result (a pydantic model, its JSON text or JSON data, or a list of them) as JSON data without
+    its timing, ``provenance.seconds``: the one field that differs between two runs of the same call."""
+    if isinstance(result, BaseModel):
+        result = result.model_dump(mode="json")
+    elif isinstance(result, str):
+        result = json.loads(result)
+    if isinstance(result, list):
+        return [comparable(item) for item in result]
+    if isinstance(result, dict) and isinstance(result.get("provenance"), dict):
+        result = {**result, "provenance": {k: v for k, v in result["provenance"].items() if k != "seconds"}}
     return result
