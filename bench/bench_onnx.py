@@ -17,6 +17,9 @@ Measures, each the median of ``--repeats`` runs after a warm-up:
   rate this machine reads that many bytes). The rate is measured here, in the
   same run, by a float32 matrix-vector product over a matrix of that size with
   the same threads: the speed of light for any engine on this machine;
+* scoring docs/s of each export: ``sentiment`` over the first ``--score-texts`` dev reviews
+  and ``ner`` over the first ``--score-texts // 4`` dev sentences (``../shared/eval``, else
+  built-in sentences), as shipped (shared prefixes on), one timed call each;
 * the kernel bound of each export: its weight products alone (every ``MatMul`` /
   ``MatMulNBits`` of the graph, on the export's own weights, one after another,
   nothing else), the rate ONNX Runtime's kernels allow before attention, norms
@@ -42,6 +45,12 @@ from typing import Any
 
 DECODE_PROMPT = 32
 BATCH_LENGTHS = (24, 40, 56, 72, 88, 104, 120, 136)
+SCORING_FALLBACK = (
+    "The battery died after two days and support never answered.",
+    "Ada Lovelace wrote the first program for Charles Babbage's engine in London.",
+    "Great screen, fast shipping, and the price was right.",
+    "The Tokyo office of Sony opened in 1946.",
+)
 
 
 def timed(fn: Callable[[], Any], repeats: int) -> float:
@@ -121,6 +130,32 @@ def bench_onnx(export: Path, args: argparse.Namespace, vocab: int) -> dict[str, 
     engine.close()
     return {"decode_tok_s": args.new_tokens / decode, "prefill_tok_s": args.prompt_tokens / prefill,
             "batch8_tok_s": args.new_tokens * len(BATCH_LENGTHS) / batched}
+
+
+def scoring_texts(n: int) -> tuple[list[str], list[str]]:
+    """``n`` reviews and ``n // 4`` NER sentences from ``../shared/eval``, else built-in sentences."""
+    eval_dir = Path(__file__).resolve().parents[2] / "shared" / "eval"
+
+    def first(name: str, k: int) -> list[str]:
+        path = eval_dir / name
+        rows = [json.loads(line)["text"] for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+        return rows[:k] if len(rows) >= k else [SCORING_FALLBACK[i % len(SCORING_FALLBACK)] for i in range(k)]
+
+    return first("sentiment.jsonl", n), first("ner.jsonl", max(1, n // 4))
+
+
+def bench_scoring(export: Path, args: argparse.Namespace) -> dict[str, float]:
+    """docs/s of the two scoring tasks on ``export``, one call each over the texts after a warm-up."""
+    import llamatasks
+
+    os.environ["LLAMATASKS_ONNX_THREADS"] = str(args.threads)
+    model = llamatasks.load(export)
+    reviews, sentences = scoring_texts(args.score_texts)
+    llamatasks.sentiment(reviews[:8], model=model)
+    sentiment = timed(lambda: llamatasks.sentiment(reviews, model=model), 1)
+    ner = timed(lambda: llamatasks.ner(sentences, model=model), 1)
+    model.engine.close()
+    return {"sentiment_docs_s": len(reviews) / sentiment, "ner_docs_s": len(sentences) / ner}
 
 
 def weight_bytes_per_token(export: Path) -> int:
@@ -255,6 +290,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--prompt-tokens", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--score-texts", type=int, default=128, help="Reviews for scoring docs/s (0: skip).")
     parser.add_argument("--gguf", type=Path, nargs="*", default=None,
                         help="GGUF files for llama-cpp-python (default: the default model's).")
     parser.add_argument("--force", action="store_true", help="Keep exports that fail validation (e.g. int4).")
@@ -275,6 +311,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["transformers fp32"] = bench_transformers(source.path, args, vocab)
     for precision, path in exports.items():
         results[f"onnx {precision}"] = bench_onnx(path, args, vocab)
+    for precision, path in exports.items() if args.score_texts else ():
+        results[f"scoring {precision}"] = bench_scoring(path, args)
     for precision, path in exports.items():
         results[f"ceiling {precision}"] = bench_ceiling(weight_bytes_per_token(path), args)
         results[f"kernels {precision}"] = bench_kernels(path, args)
@@ -301,10 +339,17 @@ def print_table(report: dict[str, Any]) -> None:
     print("| engine | decode tok/s | x baseline | prefill tok/s | batch-8 tok/s |")
     print("|---|---|---|---|---|")
     for name, r in report["results"].items():
-        if name.startswith(("ceiling ", "kernels ")):
+        if name.startswith(("ceiling ", "kernels ", "scoring ")):
             continue
         batch = f"{r['batch8_tok_s']:.1f}" if "batch8_tok_s" in r else "-"
         print(f"| {name} | {r['decode_tok_s']:.1f} | {r['decode_tok_s'] / base:.2f} | {r['prefill_tok_s']:.0f} | {batch} |")
+    scoring = {name.removeprefix("scoring "): r for name, r in report["results"].items() if name.startswith("scoring ")}
+    if scoring:
+        print("\nScoring tasks as shipped (shared prefixes), docs/s:\n")
+        print("| export | sentiment docs/s | ner docs/s |")
+        print("|---|---|---|")
+        for precision, r in scoring.items():
+            print(f"| {precision} | {r['sentiment_docs_s']:.2f} | {r['ner_docs_s']:.2f} |")
     ceilings = {name.removeprefix("ceiling "): r for name, r in report["results"].items() if name.startswith("ceiling ")}
     if ceilings:
         print("\nBounds of batch-1 decode: the memory ceiling (weights read once per token at this machine's read "

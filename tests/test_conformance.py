@@ -29,12 +29,19 @@ class TestTorchBackendOnLlama31(BackendConformance):
     kind = "llama3.1-instruct"
 
 
+class UnsharingTorchEngine(TorchEngine):
+    """The torch engine without shared-prefix reuse: a backend that runs every prompt in full still passes."""
+
+    share_prefixes = False
+
+
 class TorchUnderAnotherName:
     """A backend plugin, as a third party would write it."""
 
     @hookimpl
     def register_backends(self, register: Callable[[BackendSpec], None]) -> None:
-        register(BackendSpec(name="torch-plugin", load=TorchEngine.load, description="the torch engine, via a plugin"))
+        register(BackendSpec(name="torch-plugin", load=UnsharingTorchEngine.load,
+                             description="the torch engine without prefix reuse, via a plugin"))
 
 
 class TestABackendPluginRegisteredWithoutInstalling(BackendConformance):

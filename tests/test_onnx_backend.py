@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from llamatasks.backends.onnx.errors import (
     NotAnExportError,
 )
 from llamatasks.engine.base import GenerationOptions, GenerationOutput, ScoreRequest
+from llamatasks.engine.prefixes import plan_prefixes
 from llamatasks.errors import (
     BackendUnavailableError,
     InvalidInputError,
@@ -182,6 +184,40 @@ def test_scores_match_torch_single_and_multi_token(pair: Callable[..., tuple[lla
 
 def _flat(scores: list[list[float]]) -> list[float]:
     return [s for row in scores for s in row]
+
+
+def _grouped(vocab: int) -> list[list[int]]:
+    """A common head, two groups sharing 24 tokens after it, rests of 1 to 9 tokens: a three-pass plan."""
+    rng = random.Random(7)
+
+    def ids(n: int) -> list[int]:
+        return [rng.randrange(100, vocab) for _ in range(n)]
+
+    head, first, second = ids(12), ids(24), ids(24)
+    return [head + part + ids(k) for part in (first, second) for k in (1, 3, 9)] + [head + ids(6)]
+
+
+@pytest.mark.parametrize("merged,steps", [(1, (0, 0)), (1, (24, 0)), (1, (24, 1)), (1, (24, 3)), (1, (24, 9)),
+                                          (2, (0,)), (2, (3,)), (3, ())])
+def test_every_prefix_schedule_scores_and_generates_as_unshared(
+        pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]], monkeypatch: pytest.MonkeyPatch,
+        merged: int, steps: tuple[int, ...]) -> None:
+    # The cost rule picks one schedule per call; each one it can pick must give the unshared results:
+    # later passes as one-row chunks (steps 0), as one-token steps of all rows, or split between the two.
+    from llamatasks.backends.onnx import engine as onnx_engine
+
+    _, onnx_model = pair("llama3.1-instruct")
+    engine = onnx_model.engine
+    prompts = _grouped(min(engine.decoder.vocab_size, 30_000))
+    assert len(plan_prefixes(prompts).passes) == 3
+    requests = [ScoreRequest(prompt=tuple(p), continuations=((500,), (700, 701, 702))) for p in prompts]
+    options = GenerationOptions(max_new_tokens=4)
+    monkeypatch.setattr(engine, "share_prefixes", False)
+    want_scores, want_tokens = engine.score(requests), generate(engine, prompts, options)
+    monkeypatch.setattr(engine, "share_prefixes", True)
+    monkeypatch.setattr(onnx_engine, "_schedule", lambda *_, **__: onnx_engine._Schedule(merged, steps))
+    assert _flat(engine.score(requests)) == pytest.approx(_flat(want_scores), abs=1e-4)
+    assert generate(engine, prompts, options) == want_tokens
 
 
 def test_cuda_without_the_cuda_provider_is_an_error(pair: Callable[..., tuple[llamatasks.Model, llamatasks.Model]],

@@ -23,7 +23,7 @@ from llamatasks.runtime import Runtime
 
 
 class SmallMemoryEngine(Engine):
-    """Scores each prompt's length; batches of more than ``fits`` rows fail as an allocator would."""
+    """Scores each prompt's length; batches of more than ``fits`` padded tokens fail as an allocator would."""
 
     backend_name = "small-memory"
     capabilities = ALL_CAPABILITIES
@@ -35,8 +35,9 @@ class SmallMemoryEngine(Engine):
         raise NotImplementedError
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[list[float]]:
-        self.batches.append(len(requests))
-        if len(requests) > self.fits:
+        padded = len(requests) * max(len(r.prompt) for r in requests)
+        self.batches.append((len(requests), padded))
+        if padded > self.fits:
             raise GenerationError("scoring failed") from MemoryError("out of memory")
         return [[float(len(r.prompt))] for r in requests]
 
@@ -47,12 +48,19 @@ def _runtime(tiny_checkpoint: Callable[[str], Path], engine: Engine) -> Runtime:
 
 
 def test_a_batch_out_of_memory_is_halved_and_results_keep_input_order(tiny_checkpoint: Callable[[str], Path]) -> None:
-    engine = SmallMemoryEngine(fits=2)
+    engine = SmallMemoryEngine(fits=20)
     runtime = _runtime(tiny_checkpoint, engine)
     requests = [ScoreRequest(prompt=tuple(range(1, n + 1)), continuations=((5,),)) for n in (7, 3, 9, 1, 4, 8, 2, 6)]
     assert runtime.score(requests) == [[7.0], [3.0], [9.0], [1.0], [4.0], [8.0], [2.0], [6.0]]
-    assert engine.batches[0] == 8  # one batch of 8 (scoring: twice batch_size), then halves until it fits
-    assert sum(n for n in engine.batches if n <= 2) == 8 and 3 not in engine.batches
+    rows, padded = zip(*engine.batches)
+    assert rows[0] == 8  # all in one batch first, then half of it...
+    assert max(rows[1:]) <= 4 and max(padded[1:]) <= 72 / 2
+    assert sum(n for n, p in engine.batches if p <= 20) == 8  # ...until every input ran once in a batch that fits
+    # The runtime keeps to what fitted: a second call starts below the size that ran out of memory.
+    engine.batches.clear()
+    runtime.score(requests)
+    assert runtime.memory_rows <= 4 and runtime.memory_tokens <= 72 / 2
+    assert engine.batches[0][0] <= runtime.memory_rows and all(p <= 20 for _, p in engine.batches)
 
 
 def test_long_rows_go_in_smaller_batches(tiny_checkpoint: Callable[[str], Path]) -> None:
@@ -61,4 +69,4 @@ def test_long_rows_go_in_smaller_batches(tiny_checkpoint: Callable[[str], Path])
     runtime.max_batch_tokens = 50  # scoring: 100 padded tokens a batch
     requests = [ScoreRequest(prompt=tuple([1] * n), continuations=((5,),)) for n in (40, 5, 40, 5, 5, 40, 5)]
     runtime.score(requests)
-    assert engine.batches == [4, 2, 1]  # the short rows together; at most two of the long ones a batch
+    assert [rows for rows, _ in engine.batches] == [4, 2, 1]  # the short rows together; at most two of the long ones a batch

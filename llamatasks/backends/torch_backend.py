@@ -20,15 +20,15 @@ import numpy as np
 
 from llamatasks.engine.base import (
     ALL_CAPABILITIES,
-    MIN_SHARED_PREFIX,
     Engine,
     GenerateRequest,
     GenerationOutput,
     LoadRequest,
     ScoreRequest,
     check_token_ids,
-    shared_prefix,
 )
+from llamatasks.backends.torch_packing import packing, run_packed
+from llamatasks.engine.prefixes import PrefixPass, plan_prefixes
 from llamatasks.engine.stepping import generate_by_steps
 from llamatasks.errors import (
     BackendUnavailableError,
@@ -212,6 +212,10 @@ class TorchEngine(Engine):
         # is deprecated, to be removed in 5.40).
         params = inspect.signature(model.forward).parameters
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
+        # Packed scoring passes (torch_packing) need a model that takes a custom 4D attention mask as given:
+        # LlamaForCausalLM with SDPA or eager attention (not Llama 4's chunked layers, not Mllama's).
+        self._packs = (model.config.model_type == "llama"
+                       and getattr(model.config, "_attn_implementation", None) in ("sdpa", "eager"))
 
     @classmethod
     def load(cls, request: LoadRequest) -> TorchEngine:
@@ -261,30 +265,42 @@ class TorchEngine(Engine):
         return rows, _numpy_logits(logits)
 
     def _run_prompts(self, prompts: Sequence[Sequence[int]]) -> tuple[_Rows, torch.Tensor]:
-        """The prompts' KV cache and last-position logits ``(B, 1, V)``.
+        """The prompts' KV cache and each row's last-position logits ``(B, 1, V)``."""
+        cache, mask, ends, logits = self._run_passes(self._passes(prompts))
+        return _Rows(cache, mask, (ends - 1)[:, None]), logits
 
-        A prefix every prompt shares (``shared_prefix``) runs once; its cache is
-        repeated for each row and the rest of each prompt runs after it,
-        left-padded, so the padding sits between prefix and suffix where the
-        attention mask hides it and the position ids skip it.
+    def _passes(self, rows: Sequence[Sequence[int]], own: Sequence[int] | None = None) -> tuple[PrefixPass, ...]:
+        """The forward passes that run ``rows``: their shared prefixes once (``plan_prefixes``), or each in full."""
+        if self.share_prefixes:
+            return plan_prefixes(rows, own).passes
+        return (PrefixPass(tuple(tuple(r) for r in rows)),)
+
+    def _run_passes(self, passes: Sequence[PrefixPass], keep: int = 1) -> tuple[Any, torch.Tensor, torch.Tensor,
+                                                                                torch.Tensor]:
+        """Run ``passes``; the cache, 2D attention mask and lengths of the last pass's rows, and the logits
+        of their last ``keep`` positions ``(B, keep, V)``.
+
+        Each pass continues the cache of the pass before it, its rows repeating
+        the row they continue, left-padded, so the padding sits between a prefix
+        and what follows it, where the attention mask hides it and the position
+        ids skip it.
         """
         torch = self._torch
-        shared = shared_prefix(prompts) if self.share_prefixes else 0
-        if shared < MIN_SHARED_PREFIX:
-            ids, mask = self._left_pad(prompts)
-            positions = _positions(mask)
+        cache = mask = ends = None
+        for n, step in enumerate(passes):
+            ids, step_mask = self._left_pad(step.segments, allow_empty=step.parents is not None)
+            if step.parents is not None:
+                index = torch.tensor(step.parents, device=self.device)
+                cache.reorder_cache(index)  # row i continues row parents[i] of the pass before (rows repeat)
+                mask, ends = torch.cat([mask[index], step_mask], 1), ends[index]
+            else:
+                mask, ends = step_mask, torch.zeros(len(step.segments), dtype=torch.long, device=self.device)
+            positions = ends[:, None] + _positions(step_mask)
             out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                             logits_to_keep=1)
-            return _Rows(_cache_of(out), mask, positions[:, -1:]), out.logits
-        head = torch.tensor([list(prompts[0][:shared])], device=self.device)
-        cache = _cache_of(self.model(input_ids=head, use_cache=True, logits_to_keep=1))
-        cache.batch_repeat_interleave(len(prompts))
-        ids, tail_mask = self._left_pad([p[shared:] for p in prompts])
-        mask = torch.cat([torch.ones((len(prompts), shared), dtype=tail_mask.dtype, device=self.device), tail_mask], 1)
-        positions = shared + _positions(tail_mask)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                         logits_to_keep=1, **{self._cache_kwarg: cache})
-        return _Rows(_cache_of(out), mask, positions[:, -1:]), out.logits
+                             logits_to_keep=keep if n == len(passes) - 1 else 1,
+                             **({self._cache_kwarg: cache} if cache is not None else {}))
+            cache, ends = _cache_of(out), ends + step_mask.sum(-1)
+        return cache, mask, ends, out.logits
 
     def step(self, state: _Rows, tokens: np.ndarray) -> np.ndarray:
         """Feed one token per row after its cache."""
@@ -312,9 +328,10 @@ class TorchEngine(Engine):
         pad = self.text_config.pad_token_id
         return 0 if pad is None else int(pad)
 
-    def _left_pad(self, prompts: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _left_pad(self, prompts: Sequence[Sequence[int]], allow_empty: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ids and attention mask ``(B, longest)``; an empty row (``allow_empty``: a pass after a prefix) is all padding."""
         torch = self._torch
-        if not prompts or any(len(p) == 0 for p in prompts):
+        if not prompts or (not allow_empty and any(len(p) == 0 for p in prompts)):
             raise InvalidInputError("every prompt needs at least one token")
         width = max(len(p) for p in prompts)
         pad = self._pad_id()
@@ -328,29 +345,66 @@ class TorchEngine(Engine):
     # -- scoring ----------------------------------------------------------
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[list[float]]:
-        """Log-probability sums; one forward pass over the prompts.
+        """Log-probability sums of each request's continuations, in one batch.
 
-        When every continuation is a single token (the common case for label
-        scoring) all prompts run as one left-padded batch and the answer is read
-        off the last position. Otherwise each prompt runs once with a KV cache
-        that is then shared by all of its continuations.
+        Each request's prompt is a row, and each continuation of more than one
+        token a row of its own (the prompt, then all of it but its last token);
+        the rows of one request share the prompt, which runs once
+        (``_read_logits``), and every score is read off the last positions of
+        its row. Where those positions' logits would take too much memory (long
+        continuations), or prefixes are not shared (the rows would repeat each
+        prompt), each request runs alone with its prompt's cache shared by its
+        continuations.
         """
         torch = self._torch
         self._check_ids([r.prompt for r in requests] + [c for r in requests for c in r.continuations])
+        rows: list[tuple[int, ...]] = []
+        own: list[int] = []  # the positions of each row whose logits are read
+        cells: list[tuple[int, int, int, int]] = []  # per token scored: (row, position from the row's end, token, sum)
+        count = 0
+        for r in requests:
+            prompt_row = len(rows)
+            rows.append(tuple(r.prompt))
+            own.append(1)
+            for c in r.continuations:
+                row = prompt_row
+                if len(c) > 1:
+                    row = len(rows)
+                    rows.append(tuple(r.prompt) + tuple(c[:-1]))
+                    own.append(len(c))
+                cells += [(row, len(c) - k, token, count) for k, token in enumerate(c)]
+                count += 1
         try:
             with torch.inference_mode():
-                if all(len(c) == 1 for r in requests for c in r.continuations):
-                    return self._score_single_tokens(requests)
-                return [self._score_with_cache(r) for r in requests]
+                if max(own) > 1 and (not self.share_prefixes or
+                                     len(rows) * max(own) * int(self.text_config.vocab_size) > _MAX_SCORED_LOGITS):
+                    return [self._score_with_cache(r) for r in requests]
+                logits, first = self._read_logits(rows, own)
+                logprobs = logits.float().log_softmax(-1)
+                row, back, token, owner = (torch.tensor(column, device=logprobs.device) for column in zip(*cells))
+                at = torch.tensor(first, device=logprobs.device)[row] + torch.tensor(own, device=logprobs.device)[row]
+                sums = torch.zeros(count, dtype=torch.float64, device=logprobs.device)
+                sums.index_add_(0, owner, logprobs[at - back, token].double())
         except Exception as exc:
             raise GenerationError(f"scoring failed on the torch backend: {exc}") from exc
+        flat = iter(sums.tolist())
+        return [[next(flat) for _ in r.continuations] for r in requests]
 
-    def _score_single_tokens(self, requests: Sequence[ScoreRequest]) -> list[list[float]]:
-        # logits_to_keep=1: only the last position is read, so skip the
-        # vocabulary projection everywhere else (a fifth of the FLOPs on SmolLM2).
-        _, logits = self._run_prompts([r.prompt for r in requests])
-        logprobs = logits[:, -1, :].float().log_softmax(-1)
-        return [[float(logprobs[i, c[0]]) for c in r.continuations] for i, r in enumerate(requests)]
+    def _read_logits(self, rows: Sequence[Sequence[int]], own: Sequence[int]) -> tuple[torch.Tensor, list[int]]:
+        """Logits ``(N, V)`` at the last ``own[i]`` positions of each row ``i``, and where each row's start:
+        row ``i``'s ``k``-th position from its end is at ``first[i] + own[i] - k``.
+
+        Where prefixes are shared, the rests of each prefix run packed side by
+        side (``torch_packing``) on models whose attention takes a 4D mask.
+        """
+        passes = self._passes(rows, own)
+        packed = packing(passes[-1]) if len(passes) > 1 and self._packs else None
+        if packed is not None:
+            cache, mask, ends, _ = self._run_passes(passes[:-1])
+            return run_packed(self, passes[-1], packed, own, cache, mask, ends)
+        keep = max(own)
+        *_, logits = self._run_passes(passes, keep)
+        return logits.reshape(-1, logits.shape[-1]), [i * keep + keep - k for i, k in enumerate(own)]
 
     def _score_with_cache(self, request: ScoreRequest) -> list[float]:
         torch = self._torch
@@ -390,6 +444,10 @@ class TorchEngine(Engine):
     def close(self) -> None:
         self.model = None
         self._images = None
+
+
+#: Logits read at once by ``score`` (rows x positions kept x vocabulary); beyond it, one request at a time.
+_MAX_SCORED_LOGITS = 16 * 2**20
 
 
 def _cache_of(out: Any) -> Any:

@@ -46,6 +46,7 @@ from llamatasks.engine.base import (
     ScoreRequest,
     supported,
 )
+from llamatasks.engine.prefixes import plan_prefixes
 from llamatasks.errors import CapabilityError, InvalidInputError, LlamaTasksError
 
 __all__ = ["AllowOnly", "BackendConformance", "Follow", "TransformersReference", "generate", "supports"]
@@ -186,6 +187,8 @@ class BackendConformance:
         dtype: The engine's dtype (``None``: the backend's default for the device; use ``"float32"``
             on a GPU, where the default is half precision and would not match the reference).
         score_atol: Absolute tolerance, in nats, for scores against the reference.
+        prefix_atol: The same where prompts share prefixes (1e-4 in float32: running a shared prefix
+            once may change only the order of floating-point sums, never what is attended to).
         max_new_tokens: Tokens generated per test.
     """
 
@@ -195,6 +198,7 @@ class BackendConformance:
     device: ClassVar[str] = "cpu"
     dtype: ClassVar[str | None] = None
     score_atol: ClassVar[float] = 1e-3
+    prefix_atol: ClassVar[float] = 1e-4
     max_new_tokens: ClassVar[int] = 8
 
     # -- fixtures a subclass may override -------------------------------------------
@@ -322,13 +326,13 @@ class BackendConformance:
                                                 shared_prompts: list[list[int]]) -> None:
         if not supports(engine, Capability.SCORE):
             pytest.skip("this engine does not declare Capability.SCORE")
-        # Backends may run a prefix every prompt shares once (engine.base.shared_prefix); nothing may change.
+        # Backends may run a prefix every prompt shares once (engine.prefixes.plan_prefixes); nothing may change.
         continuations = ((500,), (reference.greedy(shared_prompts[0], 1)[0],), (700, 701, 702))
         for rows in (shared_prompts, shared_prompts[:3]):  # lengths far apart, then close together
             requests = [ScoreRequest(prompt=tuple(p), continuations=continuations) for p in rows]
             for prompt, row in zip(rows, engine.score(requests)):
                 want = [reference.logprob(prompt, c) for c in continuations]
-                assert row == pytest.approx(want, abs=self.score_atol)
+                assert row == pytest.approx(want, abs=self.prefix_atol)
 
     def test_a_shared_prefix_generates_as_unshared(self, engine: Engine, reference: TransformersReference,
                                                    shared_prompts: list[list[int]]) -> None:
@@ -340,6 +344,38 @@ class BackendConformance:
             beams = greedy(n).model_copy(update={"num_beams": 2})
             outputs = generate(engine, shared_prompts[:3], beams)
             assert [o.token_ids for o in outputs] == [reference.beam_search(p, beams) for p in shared_prompts[:3]]
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def grouped_prompts(cls, reference: TransformersReference, prompts: list[list[int]]) -> list[list[int]]:
+        """Two groups of three prompts, each group sharing a 24-token part after a common head, and one
+        prompt of its own: a sentence's NER mentions after a shared question, a prompt's continuations."""
+        rng = random.Random(98)
+        top = min(reference.vocab_size, 30_000)
+
+        def ids(n: int) -> list[int]:
+            return [rng.randrange(100, top) for _ in range(n)]
+
+        head, first, second = ids(12), ids(24), ids(24)
+        rows = [head + part + ids(k) for part in (first, second) for k in (3, 5, 9)] + [head + ids(6)]
+        rng.shuffle(rows)  # the groups need not arrive together
+        passes = plan_prefixes(rows).passes
+        assert len(passes) == 3, "the fixture must take the deepest plan: the head, the groups' parts, the rests"
+        return rows
+
+    def test_grouped_prefixes_score_and_generate_as_unshared(self, engine: Engine, reference: TransformersReference,
+                                                             grouped_prompts: list[list[int]]) -> None:
+        # Backends may run the shared head and each group's part once (engine.prefixes.plan_prefixes);
+        # nothing may change.
+        if supports(engine, Capability.SCORE):
+            continuations = ((500,), (700, 701, 702), (703, 704))
+            requests = [ScoreRequest(prompt=tuple(p), continuations=continuations) for p in grouped_prompts]
+            for prompt, row in zip(grouped_prompts, engine.score(requests)):
+                assert row == pytest.approx([reference.logprob(prompt, c) for c in continuations],
+                                            abs=self.prefix_atol)
+        n = self.max_new_tokens
+        outputs = generate(engine, grouped_prompts, greedy(n))
+        assert [o.token_ids for o in outputs] == [reference.greedy(p, n) for p in grouped_prompts]
 
     def test_no_repeat_ngrams_count_the_prompt_or_not(self, engine: Engine, reference: TransformersReference,
                                                       prompts: list[list[int]]) -> None:

@@ -147,13 +147,31 @@ class DecoderSession:
                 binding.bind_ortvalue_output(f"present.{layer}.{part}", value)
         return KVCache(capacity, batch, arrays if kind == "cpu" else [], values, binding)
 
-    def select_rows(self, cache: KVCache, rows: np.ndarray) -> KVCache:
-        """A new cache whose row ``i`` is a copy of ``cache``'s row ``rows[i]``."""
-        if cache.arrays:
-            arrays = [a[rows] for a in cache.arrays]
-        else:
-            arrays = [v.numpy()[rows] for v in cache.values]
+    def select_rows(self, cache: KVCache, rows: np.ndarray, filled: int | None = None) -> KVCache:
+        """A new cache whose row ``i`` is a copy of ``cache``'s row ``rows[i]``.
+
+        With ``filled``, only the first ``filled`` positions are copied and the
+        rest start as zeros (untouched pages: a prefix's cache copied into the
+        rows that continue it reads no more than the prefix).
+        """
+        sources = cache.arrays or [v.numpy() for v in cache.values]
+        if filled is None:
+            return self.new_cache(len(rows), cache.capacity, [a[rows] for a in sources])
+        arrays = [np.zeros((len(rows), *a.shape[1:]), a.dtype) for a in sources]
+        for array, source in zip(arrays, sources):
+            array[:, :, :filled] = source[rows, :, :filled]
         return self.new_cache(len(rows), cache.capacity, arrays)
+
+    def row_view(self, cache: KVCache, row: int) -> KVCache:
+        """A one-row cache over row ``row`` of ``cache``'s own buffers (CPU only): what it writes, ``cache`` holds.
+
+        ONNX Runtime runs a chunk of several tokens after a past for one row
+        only (``forward``), so a batch's rows that each add such a chunk run
+        one at a time, each through its own view.
+        """
+        if not cache.arrays:
+            raise GenerationError("internal: a row view needs a cache in CPU memory")
+        return self.new_cache(1, cache.capacity, [a[row:row + 1] for a in cache.arrays])
 
     def reorder_rows(self, cache: KVCache, rows: np.ndarray, filled: int) -> KVCache:
         """Make row ``i`` a copy of row ``rows[i]`` (first ``filled`` positions): beam search's reordering.
@@ -177,7 +195,13 @@ class DecoderSession:
 
         ``lengths`` is each row's total length once ``ids`` are appended: the
         row's real tokens in ``ids`` are the first ``lengths - past`` of them.
-        Positions index into this chunk, not the whole sequence.
+        Positions index into this chunk, not the whole sequence; K may be 0
+        (no logits: the LM head is skipped).
+
+        GroupQueryAttention takes a chunk of several tokens after a past for one
+        row only ("batch_size must be 1 when sequence_length > 1 and past context
+        is given", onnxruntime 1.32); a batch either starts from an empty cache
+        (its mask as wide as ``ids``) or adds one token per row.
         """
         width = int(lengths.max())
         if width > cache.capacity:
