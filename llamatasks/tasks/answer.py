@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -100,17 +100,39 @@ class AnswerTask(Task[AnswerOptions]):
         chunks = split_for(model, text, lambda t: self._prompt(model, t, question), reserve=_MAX_ANSWER_TOKENS)
         return [self._prompt(model, c.text, question) for c in chunks]
 
+    #: Generate and score every text's chunks in one call each (False: one text at a time, the
+    #: old way, kept for bench/bench_core.py to measure against).
+    batch_texts: ClassVar[bool] = True
+
     def run(self, model: TaskModel, texts: list[str], options: AnswerOptions) -> Sequence[BaseModel]:
+        if not self.batch_texts and len(texts) > 1:
+            return [result for text in texts for result in self.run(model, [text], options)]
         question = options.question
         started = time.perf_counter()
-        results = []
-        for context in texts:
-            chunks = split_for(model, context, lambda t: self._prompt(model, t, question), reserve=_MAX_ANSWER_TOKENS)
-            prompts = [self._prompt(model, c.text, question) for c in chunks]
-            constraints = [self._constraint(model, c.text) for c in chunks]
-            options_ = GenerationOptions(max_new_tokens=_MAX_ANSWER_TOKENS, stop_token_ids=model.profile.stop_token_ids)
-            outputs = model.generate(prompts, options_, constraints)
-            results.append(self._best(model, context, chunks, prompts, outputs, started))
+        chunks = [split_for(model, t, lambda c: self._prompt(model, c, question), reserve=_MAX_ANSWER_TOKENS)
+                  for t in texts]
+        flat = [c for each in chunks for c in each]
+        prompts = [self._prompt(model, c.text, question) for c in flat]
+        constraints = [self._constraint(model, c.text) for c in flat]
+        options_ = GenerationOptions(max_new_tokens=_MAX_ANSWER_TOKENS, stop_token_ids=model.profile.stop_token_ids)
+        outputs = model.generate(prompts, options_, constraints)
+        quotes = []  # (index into flat, span in that chunk)
+        for i, (chunk, out) in enumerate(zip(flat, outputs)):
+            span = locate(chunk.text, model.tokenizer.decode(out.token_ids))
+            if span is not None:
+                quotes.append((i, span))
+        requests = [ScoreRequest(prompt=tuple(prompts[i].ids), continuations=(tuple(outputs[i].token_ids),))
+                    for i, _ in quotes]
+        # The quote's mean per-token log-probability, scored without the constraint.
+        means = {i: row[0] / len(outputs[i].token_ids)
+                 for row, (i, _) in zip(model.score(requests) if requests else [], quotes)}
+        spans = dict(quotes)
+        seconds = (time.perf_counter() - started) / len(texts)
+        results, first = [], 0
+        for context, own in zip(texts, chunks):
+            idx = range(first, first + len(own))
+            first += len(own)
+            results.append(self._best(model, context, flat, prompts, outputs, idx, spans, means, seconds))
         return results
 
     @staticmethod
@@ -120,31 +142,21 @@ class AnswerTask(Task[AnswerOptions]):
         return SubstringConstraint(ids, model.profile.stop_token_ids, final)
 
     def _best(self, model: TaskModel, context: str, chunks: Sequence[Chunk], prompts: Sequence[Prompt],
-              outputs: Sequence[GenerationOutput], started: float) -> Answer:
-        """The quote the model is surest of, over the chunks of a long context.
+              outputs: Sequence[GenerationOutput], idx: range, spans: dict[int, tuple[int, int]],
+              means: dict[int, float], seconds: float) -> Answer:
+        """The quote the model is surest of, over the chunks ``idx`` of one context.
 
         Every chunk yields a quote (the constraint allows nothing else), so they
-        compete by the model's own mean per-token probability of the quote,
-        scored without the constraint.
+        compete by the model's own mean per-token probability of the quote.
         """
-        quotes = []  # (chunk index, span in the chunk)
-        for i, (chunk, out) in enumerate(zip(chunks, outputs)):
-            span = locate(chunk.text, model.tokenizer.decode(out.token_ids))
-            if span is not None:
-                quotes.append((i, span))
-        tokens_in = sum(len(p.ids) for p in prompts)
-        tokens_out = sum(len(o.token_ids) for o in outputs)
-        if not quotes:
-            prov = model.provenance(tokens_in=tokens_in, tokens_out=0, seconds=time.perf_counter() - started,
-                                    chunks=len(chunks))
+        tokens_in = sum(len(prompts[i].ids) for i in idx)
+        tokens_out = sum(len(outputs[i].token_ids) for i in idx)
+        scored = [i for i in idx if i in means]
+        if not scored:
+            prov = model.provenance(tokens_in=tokens_in, tokens_out=0, seconds=seconds, chunks=len(idx))
             return Answer(text="", start=0, end=0, found=False, score=0.0, provenance=prov)
-        requests = [ScoreRequest(prompt=tuple(prompts[i].ids), continuations=(tuple(outputs[i].token_ids),))
-                    for i, _ in quotes]
-        means = [row[0] / len(outputs[i].token_ids) for row, (i, _) in zip(model.score(requests), quotes)]
-        best = max(range(len(quotes)), key=means.__getitem__)
-        i, (start, end) = quotes[best]
-        start, end = chunks[i].start + start, chunks[i].start + end
-        prov = model.provenance(tokens_in=tokens_in, tokens_out=tokens_out, seconds=time.perf_counter() - started,
-                                chunks=len(chunks))
+        best = max(scored, key=means.__getitem__)
+        start, end = chunks[best].start + spans[best][0], chunks[best].start + spans[best][1]
+        prov = model.provenance(tokens_in=tokens_in, tokens_out=tokens_out, seconds=seconds, chunks=len(idx))
         return Answer(text=context[start:end], start=start, end=end, found=True, score=math.exp(means[best]),
                       provenance=prov)

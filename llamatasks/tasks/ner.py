@@ -101,9 +101,11 @@ class NerTask(Task[NerOptions]):
         messages = [Message("system", "You recognize names of people, organizations, places and other things.")]
         if not model.prompt_format.chat:
             for sentence, span, kind in _EXAMPLES:
-                messages += [Message("user", f'Sentence: {sentence}\nName: "{span}". {question}'),
+                messages += [Message("user", f'{question}\nSentence: {sentence}\nName: "{span}".'),
                              Message("assistant", f'"{span}" is the name of a {kind}.')]
-        messages.append(Message("user", ["Sentence: ", User(context), '\nName: "', User(mention), f'". {question}']))
+        # The question first, then the sentence, then the name: a sentence's mentions share all but
+        # their last few tokens, which the engine runs once (engine.prefixes.plan_prefixes).
+        messages.append(Message("user", [f"{question}\nSentence: ", User(context), '\nName: "', User(mention), '".']))
         return model.renderer.render(messages, answer_prefix=['"', User(mention), '" is the name of a'])
 
     def _contexts(self, model: TaskModel, text: str) -> list[Chunk]:
