@@ -152,11 +152,14 @@ class OpenAIEngine(Engine):
         values = logprobs.get("token_logprobs") or []
         if self.config.token_ids:
             wanted = values[len(prompt):len(prompt) + len(cont)]
-        else:  # text prompts: the continuation's tokens are those that start after the prompt's text
-            start = len(self.tokenizer.decode(list(prompt), skip_special=False))
-            end = len(self.tokenizer.decode(list(prompt) + list(cont), skip_special=False))
-            offsets = logprobs.get("text_offset") or []
-            wanted = [v for v, at in zip(values, offsets) if start <= at < end]
+        else:  # text prompts: the server's own tokens of the continuation's text
+            sent = self.tokenizer.decode(list(prompt) + list(cont), skip_special=False)
+            wanted = _tail_logprobs(logprobs, str(choice.get("text") or ""), sent,
+                                    self.tokenizer.decode(list(cont), skip_special=False))
+            if wanted is None:  # no token strings: the tokens that start within the continuation's text
+                start = len(self.tokenizer.decode(list(prompt), skip_special=False))
+                offsets = logprobs.get("text_offset") or []
+                wanted = [v for v, at in zip(values, offsets) if start <= at < len(sent)]
         if not wanted or any(not isinstance(v, (int, float)) for v in wanted) or (
                 self.config.token_ids and len(wanted) != len(cont)):
             raise ServerFailedError(
@@ -231,3 +234,27 @@ def _token_logprobs(choice: dict[str, Any], count: int) -> list[float]:
             not all(isinstance(v, (int, float)) for v in values[:count]):
         return []
     return [float(v) for v in values[:count]]
+
+
+def _tail_logprobs(logprobs: dict[str, Any], echoed: str, sent: str, cont: str) -> list[Any] | None:
+    """The log-probabilities of the echoed tokens that spell ``cont`` at the end of the prompt ``sent``.
+
+    Read from the end, by the token strings: llama-cpp-python's server leaves
+    special tokens (a chat template's) out of the echoed tokens and counts
+    ``text_offset`` without them, so offsets into the prompt's text point at the
+    wrong tokens. The generated tail (the echoed text after ``sent``) is
+    dropped first. None where the strings do not line up (or are not sent).
+    """
+    tokens, values = logprobs.get("tokens"), logprobs.get("token_logprobs")
+    if not tokens or not values or len(tokens) != len(values) or not echoed.startswith(sent):
+        return None
+    generated = echoed[len(sent):]
+    end, tail = len(tokens), ""
+    while end > 0 and len(tail) < len(generated):
+        end -= 1
+        tail = str(tokens[end]) + tail
+    start, text = end, ""
+    while start > 0 and len(text) < len(cont):
+        start -= 1
+        text = str(tokens[start]) + text
+    return list(values[start:end]) if tail == generated and text == cont else None

@@ -209,3 +209,21 @@ def test_the_entry_point_is_installed() -> None:
     info = next(p for p in registry.plugins() if p.name == "openai")
     assert (info.distribution, info.version, info.registered) == (
         "llamatasks-openai", llamatasks_openai.__version__, ("backend openai",))
+
+
+def test_echoed_scores_are_read_from_the_end_when_the_server_drops_special_tokens() -> None:
+    """llama-cpp-python 0.3.36's server echoes no entry for a chat template's special tokens and counts
+    text_offset without them (this reply's shape is the real server's, trimmed): offsets into the sent
+    text would point past the continuation, so its tokens are found by their strings from the end."""
+    from llamatasks_openai.engine import _tail_logprobs
+
+    sent = "<|im_start|>user\nI love it.<|im_end|>\n<|im_start|>assistant\nThe sentiment is positive"
+    tokens = ["user", "\n", "I", " love", " it", ".", "\n", "assistant", "\n", "The", " sentiment", " is",
+              " positive", " and"]
+    values = [None, -1.0, -2.0, -3.0, -0.5, -0.25, -0.1, -0.2, -0.3, -1.5, -2.5, -0.7, -0.9, -1.2]
+    logprobs = {"tokens": tokens, "token_logprobs": values, "text_offset": list(range(len(tokens)))}
+    assert _tail_logprobs(logprobs, sent + " and", sent, " positive") == [-0.9]
+    assert _tail_logprobs(logprobs, sent + " and", sent, " is positive") == [-0.7, -0.9]
+    # Strings that do not spell the continuation, or an echo of some other text: None, never a guess.
+    assert _tail_logprobs(logprobs, sent + " and", sent, " negative") is None
+    assert _tail_logprobs(logprobs, "something else", sent, " positive") is None
