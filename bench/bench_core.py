@@ -5,7 +5,12 @@ Measures, in one process and as ratios against a baseline measured alongside:
 
 1. sentiment docs/s   llamatasks label scoring (``m.sentiment(list)``, batched; four phrasings
                       averaged, and ``phrasings=1``) vs. naive generate-and-parse
-                      (``m.chat(question + text)`` per text)
+                      (``m.chat(question + text)`` per text) on the same model, and vs. the
+                      ensemble as it ran before the throughput work (``before.py``)
+   before/after       ner (100 dev sentences), classify (4 labels), answer, summarize and
+                      translate docs/s vs. the same calls as they ran before (``before.py``:
+                      float32, no prefix reuse, the old batches and prompts), on a second
+                      copy of the model loaded in float32
 2. decode tok/s       the torch backend's ``engine.generate`` (batch 1, greedy)
                       vs. plain transformers ``AutoModelForCausalLM.generate`` on the same folder;
                       plus the backend's batch-8 total throughput
@@ -19,8 +24,8 @@ Candidate and baseline repetitions are interleaved (A B B A ...) and medians are
 compared, so slow drift from other jobs on the machine hits both sides alike.
 Absolute figures are only meaningful relative to each other within one run.
 
-    python bench/bench_core.py            # default run (~3-6 min on 2 busy cores)
-    python bench/bench_core.py --quick    # short run (< 2 min)
+    python bench/bench_core.py            # default run (more repetitions and tokens)
+    python bench/bench_core.py --quick    # short run (~20 min on 2 cores)
     python bench/bench_core.py --json /tmp/bench.json
 """
 
@@ -39,6 +44,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from before import before  # bench/before.py: the tasks as they ran before (python bench/bench_core.py)
 
 # ~32 short review-like texts written for this benchmark, with their expected label.
 TEXTS: list[tuple[str, str]] = [
@@ -153,9 +160,32 @@ def log(msg: str) -> None:
 # -- benchmarks ----------------------------------------------------------------------------------
 
 
-def bench_sentiment(m: Any, reps: int) -> dict[str, Any]:
-    texts = [t for t, _ in TEXTS]
-    gold = [g for _, g in TEXTS]
+def review_texts(n: int) -> list[tuple[str, str]]:
+    """``n`` short labelled reviews: the dev sentiment file's (Amazon/IMDB/Yelp sentences) where
+    ``../shared/eval`` is there, else the benchmark's own ``TEXTS`` repeated."""
+    path = Path(__file__).resolve().parents[2] / "shared" / "eval" / "sentiment.jsonl"
+    if path.is_file():
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if len(rows) >= n:
+            return [(r["text"], r["label"]) for r in rows[:n]]
+    return [TEXTS[i % len(TEXTS)] for i in range(n)]
+
+
+def ner_texts(n: int) -> list[str]:
+    """The first ``n`` dev NER sentences (``../shared/eval/ner.jsonl``), else the review texts."""
+    path = Path(__file__).resolve().parents[2] / "shared" / "eval" / "ner.jsonl"
+    if path.is_file():
+        return [json.loads(line)["text"] for line in path.read_text().splitlines() if line.strip()][:n]
+    return [t for t, _ in review_texts(n)]
+
+
+def bench_sentiment(m: Any, old: Any, reps: int, n: int = 256) -> dict[str, Any]:
+    """The shipped ensemble and ``phrasings=1`` against naive generate-and-parse on the same model (``m``),
+    and against the ensemble as it ran before (``old``, float32, in ``before.before``)."""
+    labelled = review_texts(n)
+    texts = [t for t, _ in labelled]
+    gold = [g for _, g in labelled]
+    naive_n = n // 4  # one generation per text, in a loop: docs/s does not depend on how many
     outputs: dict[str, list[str | None]] = {}
 
     def scoring() -> None:
@@ -165,32 +195,25 @@ def bench_sentiment(m: Any, reps: int) -> dict[str, Any]:
         outputs["one_phrasing"] = [r.label for r in m.sentiment(texts, phrasings=1)]
 
     def naive() -> None:
-        outputs["naive"] = [parse_answer(m.chat(QUESTION + t, max_new_tokens=8).text) for t in texts]
+        outputs["naive"] = [parse_answer(m.chat(QUESTION + t, max_new_tokens=8).text) for t in texts[:naive_n]]
 
-    def separate() -> None:  # before: one engine batch per phrasing, every prompt run in full
-        SentimentTask.batch_phrasings = False
-        engine_type.share_prefixes = False
-        try:
-            outputs["separate"] = [r.label for r in m.sentiment(texts)]
-        finally:
-            SentimentTask.batch_phrasings = True
-            engine_type.share_prefixes = True
+    def separate() -> None:  # before: float32, one engine batch per phrasing, every prompt run in full
+        with before(old):
+            outputs["separate"] = [r.label for r in old.sentiment(texts)]
 
     # Warm-up (first calls pay lazy imports and allocator growth).
     m.sentiment(texts[:4])
+    with before(old):
+        old.sentiment(texts[:4])
     for t in texts[:2]:
         m.chat(QUESTION + t, max_new_tokens=8)
-    log(f"sentiment: {reps} interleaved reps x {len(texts)} texts")
-    from llamatasks.tasks.classify import SentimentTask
-
-    engine_type = type(m.engine)
-
+    log(f"sentiment: {reps} interleaved reps x {len(texts)} texts (naive: {naive_n})")
     times = interleaved({"scoring": scoring, "separate": separate, "one_phrasing": one_phrasing, "naive": naive}, reps)
-    n = len(texts)
+    times["naive"] = [t * n / naive_n for t in times["naive"]]  # as if over all n texts
     med_s, med_n = statistics.median(times["scoring"]), statistics.median(times["naive"])
     med_1 = statistics.median(times["one_phrasing"])
     med_sep = statistics.median(times["separate"])
-    acc = {k: sum(p == g for p, g in zip(v, gold)) / n for k, v in outputs.items()}
+    acc = {k: sum(p == g for p, g in zip(v, gold)) / len(v) for k, v in outputs.items()}
     unparsed = sum(p is None for p in outputs["naive"])
     return {
         "texts": n, "reps": reps,
@@ -199,12 +222,58 @@ def bench_sentiment(m: Any, reps: int) -> dict[str, Any]:
         "one_phrasing_speedup": med_n / med_1,
         "separate_docs_per_s": n / med_sep, "batched_vs_separate": med_sep / med_s,
         "batched_vs_separate_pairs": pair_ratios(times["scoring"], times["separate"]),
-        "same_labels_batched_and_separate": outputs["scoring"] == outputs["separate"],
         "one_phrasing_pair_speedups": pair_ratios(times["one_phrasing"], times["naive"]),
-        "accuracy_scoring": acc["scoring"], "accuracy_naive": acc["naive"],
+        "accuracy_scoring": acc["scoring"], "accuracy_naive": acc["naive"], "accuracy_before": acc["separate"],
         "accuracy_one_phrasing": acc["one_phrasing"], "naive_unparsed": unparsed,
         "times_s": times,
     }
+
+
+#: Tasks timed against their run before the throughput work (``before.before``).
+BEFORE_AFTER = ("ner", "classify", "answer", "summarize", "translate")
+CLASSIFY_LABELS = ["electronics", "food and drink", "travel", "books and films"]
+ANSWER_QUESTION = "What does the writer praise or complain about?"
+SUMMARIZED = [PASSAGE, " ".join(t for t, _ in TEXTS[:8]), " ".join(t for t, _ in TEXTS[8:16]),
+              PASSAGE[: len(PASSAGE) // 2]]
+
+
+def task_call(task: str) -> tuple[list[str], Callable[[Any], list[Any]]]:
+    """The inputs of a before/after comparison, and the call that runs them on a model."""
+    if task == "ner":
+        sentences = ner_texts(100)
+        return sentences, lambda m: [[(e.start, e.end, e.label) for e in r.entities] for r in m.ner(sentences)]
+    texts = [t for t, _ in TEXTS]
+    if task == "classify":
+        return texts, lambda m: [r.label for r in m.classify(texts, labels=CLASSIFY_LABELS)]
+    if task == "answer":
+        return texts, lambda m: [(r.start, r.end) for r in m.answer(ANSWER_QUESTION, texts)]
+    if task == "summarize":
+        return SUMMARIZED, lambda m: [r.text for r in m.summarize(SUMMARIZED, max_words=20)]
+    return texts[:8], lambda m: [r.text for r in m.translate(texts[:8], target="fr", source="en")]
+
+
+def bench_before_after(m: Any, old: Any, reps: int, task: str) -> dict[str, Any]:
+    """docs/s of a list call on ``m`` against the same call as it ran before (``old``, float32, in
+    ``before.before``), interleaved; and the share of inputs on which both give the same result."""
+    texts, call = task_call(task)
+    outputs: dict[str, Any] = {}
+
+    def now() -> None:
+        outputs["now"] = call(m)
+
+    def was() -> None:
+        with before(old):
+            outputs["before"] = call(old)
+
+    now()  # warm-up
+    was()
+    log(f"{task}: {reps} interleaved reps x {len(texts)} texts")
+    times = interleaved({"now": now, "before": was}, reps)
+    med_now, med_before = statistics.median(times["now"]), statistics.median(times["before"])
+    same = sum(a == b for a, b in zip(outputs["now"], outputs["before"])) / len(texts)
+    return {"texts": len(texts), "reps": reps, "docs_per_s": len(texts) / med_now,
+            "before_docs_per_s": len(texts) / med_before, "speedup": med_before / med_now,
+            "pair_speedups": pair_ratios(times["now"], times["before"]), "same_results": same, "times_s": times}
 
 
 def bench_beams(m: Any, reps: int) -> dict[str, Any]:
@@ -340,6 +409,7 @@ def report(env: dict[str, Any], res: dict[str, Any]) -> str:
         f"torch {env['torch']}  transformers {env['transformers']}  python {env['python']}",
         f"threads {env['threads']} (torch default {env['torch_default_threads']})  cpus {env['cpus']}  "
         f"cpu: {env['cpu']}",
+        f"dtype {env.get('dtype', '-')} (CPU bf16 kernels: {env.get('bf16_kernels', '-')})",
         f"load average at start {env['loadavg_start']}  at end {env.get('loadavg_end', '?')}",
         "",
     ]
@@ -351,9 +421,14 @@ def report(env: dict[str, Any], res: dict[str, Any]) -> str:
         rows.append((f"sentiment docs/s, phrasings=1 ({s['texts']} texts, x{s['reps']})",
                      f"{s['one_phrasing_docs_per_s']:.2f}", f"{s['naive_docs_per_s']:.2f}",
                      f"{s['one_phrasing_speedup']:.2f}x", spread(s["one_phrasing_pair_speedups"])))
-        rows.append(("sentiment docs/s: phrasings batched, prefixes shared vs neither", f"{s['scoring_docs_per_s']:.2f}",
+        rows.append(("sentiment docs/s, shipped ensemble vs before", f"{s['scoring_docs_per_s']:.2f}",
                      f"{s['separate_docs_per_s']:.2f}", f"{s['batched_vs_separate']:.2f}x",
                      spread(s["batched_vs_separate_pairs"])))
+    for task in BEFORE_AFTER:
+        if task in res:
+            t = res[task]
+            rows.append((f"{task} docs/s ({t['texts']} texts, x{t['reps']}) vs before", f"{t['docs_per_s']:.2f}",
+                         f"{t['before_docs_per_s']:.2f}", f"{t['speedup']:.2f}x", spread(t["pair_speedups"])))
     if "decode" in res:
         d = res["decode"]
         rows.append((f"decode tok/s batch 1 (N={d['new_tokens']}, x{d['reps']})", f"{d['engine_b1_tok_per_s']:.1f}",
@@ -374,19 +449,28 @@ def report(env: dict[str, Any], res: dict[str, Any]) -> str:
             "           decode = transformers AutoModelForCausalLM.generate on m.source.path (the engine's dtype);",
             "           load = cold llamatasks.load() into an empty LLAMATASKS_CACHE (GGUF conversion).",
             "           beams = the same translate/summarize calls with num_beams=1 (greedy); that row is a cost.",
+            "           before = the same call as before the throughput work (bench/before.py): float32, no",
+            "                    prefix reuse, the old batches and prompts; sentiment's 'before' row likewise.",
             "ratio > 1 means llamatasks (first column) is faster; medians of interleaved repetitions."]
     if "sentiment" in res:
         s = res["sentiment"]
         out.append(f"sentiment accuracy on the benchmark texts: scoring {s['accuracy_scoring']:.2f} "
-                   f"(phrasings=1: {s['accuracy_one_phrasing']:.2f}), "
+                   f"(phrasings=1: {s['accuracy_one_phrasing']:.2f}, before: {s['accuracy_before']:.2f}), "
                    f"naive {s['accuracy_naive']:.2f} ({s['naive_unparsed']} naive answers were neither positive nor negative)")
     if "decode" in res:
         d = res["decode"]
         out.append(f"decode: greedy outputs identical to transformers: {'yes' if d['outputs_identical'] else 'NO'}")
         for p in d["problems"]:
             out.append(f"WARNING: {p}")
+    for task in BEFORE_AFTER:
+        if task in res:
+            out.append(f"{task}: the same result as before on {res[task]['same_results']:.0%} of inputs "
+                       "(bfloat16 and the new prompts vs float32 and the old)")
     out.append(f"wall time {env['wall_s']:.0f} s")
     return "\n".join(out)
+
+
+PARTS = ("sentiment", *BEFORE_AFTER, "decode", "beams", "load")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -394,13 +478,15 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short run (fewer repetitions, 32 new tokens)")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads (default 1: on a small busy machine, OpenMP threads that share "
-                         "cores with other jobs spin and can slow decoding by 10-100x)")
-    ap.add_argument("--only", choices=("sentiment", "decode", "beams", "load"), action="append",
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads (default 0: torch's own default, what a user's process gets; use 1 "
+                         "on a machine busy with other jobs, where OpenMP threads that share cores spin)")
+    ap.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16"),
+                    help="the torch backend's dtype (auto: bfloat16 where the CPU has native bf16 kernels)")
+    ap.add_argument("--only", choices=PARTS, action="append",
                     help="run only these parts (repeatable)")
     args = ap.parse_args(argv)
-    parts = args.only or ["sentiment", "decode", "beams", "load"]
+    parts = args.only or list(PARTS)
     quick = args.quick
     started = time.perf_counter()
 
@@ -409,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     import transformers
 
     default_threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads or default_threads)
     import llamatasks
 
     env: dict[str, Any] = {
@@ -420,22 +506,29 @@ def main(argv: list[str] | None = None) -> int:
     }
     results: dict[str, Any] = {}
     m = None
-    if {"sentiment", "decode", "beams"} & set(parts):
+    if set(parts) - {"load"}:
         t0 = time.perf_counter()
-        m = llamatasks.load()
+        m = llamatasks.load(dtype=args.dtype)
+        from llamatasks.backends.torch_backend import cpu_bf16
+
+        env["dtype"], env["bf16_kernels"] = m.engine.dtype, cpu_bf16() or "none"
         env["model"] = m.profile.name
         env["model_path"] = str(m.source.path)
         log(f"loaded {m!r} in {time.perf_counter() - t0:.1f} s")
     else:
         env["model"] = "SmolLM2-135M-Instruct"
+    old = llamatasks.load(dtype="float32") if set(parts) & {"sentiment", *BEFORE_AFTER} else None
     if "sentiment" in parts:
-        results["sentiment"] = bench_sentiment(m, reps=2 if quick else 3)
+        results["sentiment"] = bench_sentiment(m, old, reps=2 if quick else 3)
+    for task in BEFORE_AFTER:
+        if task in parts:
+            results[task] = bench_before_after(m, old, reps=2 if quick else 3, task=task)
     if "decode" in parts:
         results["decode"] = bench_decode(m, n_new=32 if quick else 64, reps=2 if quick else 4)
     if "beams" in parts:
         results["beams"] = bench_beams(m, reps=2 if quick else 3)
     if "load" in parts:
-        results["load"] = bench_load(reps=1 if quick else 2, threads=args.threads)
+        results["load"] = bench_load(reps=1 if quick else 2, threads=torch.get_num_threads())
 
     env["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     env["wall_s"] = time.perf_counter() - started
