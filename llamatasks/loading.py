@@ -33,8 +33,9 @@ def load(model: str | os.PathLike[str] | None = None, *, backend: str | None = N
         backend: A registered backend name (``torch``...); None picks the one
             that claims the folder, else ``torch``.
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
-        dtype: ``float32``, ``bfloat16`` or ``float16``; None: float32 on CPU,
-            bfloat16/float16 on GPU.
+        dtype: ``auto``, ``float32``, ``bfloat16`` or ``float16``; None: ``LLAMATASKS_DTYPE``, else
+            ``auto``: bfloat16 on a CPU with native bf16 kernels (AMX or AVX512-BF16), else
+            float32; bfloat16/float16 on GPU.
         prompt_format: Override the detected prompt format.
         max_context: Use at most this many tokens of context (chunk sooner).
         batch_size: Texts per forward pass.
