@@ -465,7 +465,7 @@ def report(env: dict[str, Any], res: dict[str, Any]) -> str:
     for task in BEFORE_AFTER:
         if task in res:
             out.append(f"{task}: the same result as before on {res[task]['same_results']:.0%} of inputs "
-                       "(bfloat16 and the new prompts vs float32 and the old)")
+                       f"({env.get('dtype', 'float32')} and the new prompts vs float32 and the old)")
     out.append(f"wall time {env['wall_s']:.0f} s")
     return "\n".join(out)
 
