@@ -274,25 +274,6 @@ def token_budget(context_length: int, longest: int, max_new_tokens: int) -> int:
     return min(max_new_tokens, room)
 
 
-#: The shortest common prefix worth running once for a whole batch (below it, the extra pass costs more).
-MIN_SHARED_PREFIX = 8
-
-
-def shared_prefix(prompts: Sequence[Sequence[int]]) -> int:
-    """How many leading tokens every prompt shares, leaving each at least one token of its own.
-
-    Backends run that prefix once and reuse its KV cache for every row (the
-    system turn of a batch of task prompts; a sentence for all its NER mentions).
-    """
-    if len(prompts) < 2:
-        return 0
-    first, shortest = prompts[0], min(len(p) for p in prompts)
-    n = 0
-    while n < shortest - 1 and all(p[n] == first[n] for p in prompts):
-        n += 1
-    return n
-
-
 def check_token_ids(ids: Sequence[int], vocab_size: int) -> None:
     """Raise on ids outside ``[0, vocab_size)``: runtimes index with them and wrap -1 round to the last row."""
     bad = [t for t in ids if not 0 <= t < vocab_size]

@@ -24,7 +24,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from llamatasks.engine.base import MIN_SHARED_PREFIX, shared_prefix
+#: The shortest common prefix worth running once for a whole batch (below it, the extra pass costs more).
+MIN_SHARED_PREFIX = 8
+
+
+def shared_prefix(prompts: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens every prompt shares, leaving each at least one token of its own.
+
+    Of a batch: the prefix its first pass runs; of two prompts sorted next to
+    each other: how deep in the prefix tree they part.
+    """
+    if len(prompts) < 2:
+        return 0
+    first, shortest = prompts[0], min(len(p) for p in prompts)
+    n = 0
+    while n < shortest - 1 and all(p[n] == first[n] for p in prompts):
+        n += 1
+    return n
+
 
 #: What one more forward pass costs, in padded tokens (per-layer overhead of a pass on a small model).
 PASS_COST = 16
@@ -53,19 +70,10 @@ class PrefixPlan:
         return sum(len(p.segments) * max(len(s) for s in p.segments) + PASS_COST for p in self.passes)
 
 
-def _common_length(a: Sequence[int], b: Sequence[int]) -> int:
-    """Tokens ``a`` and ``b`` share from the start, leaving each at least one of its own."""
-    top = min(len(a), len(b)) - 1
-    n = 0
-    while n < top and a[n] == b[n]:
-        n += 1
-    return n
-
-
 def _by_ids(prompts: Sequence[Sequence[int]]) -> tuple[list[int], list[int]]:
     """Prompt indices sorted by their ids, and the shared length of each neighbouring pair."""
     order = sorted(range(len(prompts)), key=lambda i: tuple(prompts[i]))
-    return order, [_common_length(prompts[a], prompts[b]) for a, b in zip(order, order[1:])]
+    return order, [shared_prefix((prompts[a], prompts[b])) for a, b in zip(order, order[1:])]
 
 
 def prefix_order(prompts: Sequence[Sequence[int]], min_shared: int = MIN_SHARED_PREFIX) -> list[int]:

@@ -170,8 +170,8 @@ class SentimentTask(_LabelScoringTask):
     One question, answered in four prefilled openings whose calibrated
     distributions are averaged (a prompt ensemble). The four prompts of a text
     differ only after it, so the engine runs the question and the text once and
-    each opening on top (``engine.prefixes``): the ensemble costs little more
-    than one prompt. Chosen on the tune part of the dev split
+    each opening on top (``engine.prefixes``): the ensemble runs at about 0.6
+    times the docs/s of one opening, not a quarter. Chosen on the tune part of the dev split
     (docs/quality.md): 0.919 accuracy against 0.899 for the earlier ensemble of
     four questions (check part: 0.908 both); the openings score 0.912, 0.892,
     0.926 and 0.804 alone. The ``phrasings`` option (1-4) averages only the
